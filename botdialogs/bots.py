@@ -1,0 +1,222 @@
+"""The Bot and Dispatcher registry: the only place aiogram objects are built.
+
+- A :class:`~aiogram.Dispatcher` per bot per process (it holds no loop-bound state).
+- A :class:`~aiogram.Bot` per bot per *event loop*: its aiohttp session belongs to the loop
+  it was opened on. Sync code (views, Celery tasks, commands) runs async work on short-lived
+  loops through :func:`botdialogs.sync.run_async`, which opens a :func:`bot_scope`: bots made
+  inside it are closed when it ends, so no call ever uses a session of a dead loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import weakref
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.utils.token import extract_bot_id
+from aiogram_dialog import setup_dialogs
+from aiogram_dialog.api.protocols import BgManagerFactory
+from django.utils.module_loading import import_string
+
+from botdialogs.conf import BotSettings, get_settings
+
+_lock = threading.Lock()
+_dispatchers: dict[str, Dispatcher] = {}
+_bg_factories: dict[str, BgManagerFactory] = {}
+_storage: BaseStorage | None = None
+_isolation: BaseEventIsolation | None = None
+_loop_bots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Bot]] = (
+    weakref.WeakKeyDictionary()
+)
+_scope: contextvars.ContextVar[dict[str, Bot] | None] = contextvars.ContextVar(
+    "botdialogs_bot_scope", default=None
+)
+
+#: Local bots get ids in this range so they never meet a real bot id in the same tables.
+LOCAL_BOT_ID_BASE = 9_000_000_000
+
+
+def local_bot_id(name: str) -> int:
+    """The stable id of a bot that talks to local Telegram (derived from its name)."""
+    return LOCAL_BOT_ID_BASE + zlib.crc32(name.encode())
+
+
+def bot_token(name: str) -> str:
+    """The bot's token: the configured one, or a local token naming the bot."""
+    bot = get_settings().bot(name)
+    return bot.token or f"{local_bot_id(name)}:local-{name}"
+
+
+def bot_id(name: str) -> int:
+    """The Telegram id of bot ``name`` (the token's prefix)."""
+    return extract_bot_id(bot_token(name))
+
+
+def bot_name_for_id(telegram_bot_id: int) -> str | None:
+    """The configured name of the bot with this id, or None."""
+    for name in get_settings().bots:
+        if bot_id(name) == telegram_bot_id:
+            return name
+    return None
+
+
+def load_router(name: str) -> Router:
+    """Import the bot's ROUTER: a Router, or a callable that returns a new one."""
+    target = import_string(get_settings().bot(name).router)
+    router = target if isinstance(target, Router) else target()
+    if not isinstance(router, Router):
+        raise TypeError(f"{get_settings().bot(name).router} gave {router!r}, not a Router")
+    return router
+
+
+def _build(backend: str, config: dict[str, Any]) -> Any:
+    cls = import_string(backend)
+    factory = getattr(cls, "from_url", None) if "url" in config else None
+    if factory is not None:
+        config = dict(config)
+        return factory(config.pop("url"), **_redis_options(cls, config))
+    return cls(**config)
+
+
+def _redis_options(cls: type, config: dict[str, Any]) -> dict[str, Any]:
+    from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+
+    # aiogram_dialog needs the destiny in Redis keys, or stacks and contexts collide.
+    if issubclass(cls, RedisStorage) and "key_builder" not in config:
+        config["key_builder"] = DefaultKeyBuilder(with_destiny=True)
+    return config
+
+
+def get_storage() -> BaseStorage:
+    """The FSM storage of every Dispatcher in this process (``BOTDIALOGS['STORAGE']``)."""
+    global _storage
+    with _lock:
+        if _storage is None:
+            setting = get_settings().storage
+            _storage = _build(setting.backend or "", setting.config)
+        return _storage
+
+
+def get_event_isolation() -> BaseEventIsolation:
+    """The event isolation that fits the storage, unless ``EVENT_ISOLATION`` names one."""
+    global _isolation
+    storage = get_storage()
+    with _lock:
+        if _isolation is None:
+            setting = get_settings().event_isolation
+            if setting.backend:
+                _isolation = _build(setting.backend, setting.config)
+            else:
+                _isolation = _default_isolation(storage)
+        return _isolation
+
+
+def _default_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+    from botdialogs.isolation import DatabaseEventIsolation, LocalEventIsolation
+    from botdialogs.storage import DjangoStorage
+
+    if isinstance(storage, DjangoStorage):
+        return DatabaseEventIsolation()
+    if isinstance(storage, RedisStorage):
+        return RedisEventIsolation(redis=storage.redis)
+    return LocalEventIsolation()
+
+
+def get_dispatcher(name: str) -> Dispatcher:
+    """The bot's Dispatcher, built once per process with aiogram_dialog set up."""
+    with _lock:
+        dispatcher = _dispatchers.get(name)
+    if dispatcher is not None:
+        return dispatcher
+    from botdialogs.middleware import install
+
+    settings = get_settings().bot(name)
+    storage = get_storage()
+    isolation = get_event_isolation()
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, name=name)
+    install(dispatcher, storage, isolation)
+    router = load_router(name)
+    dispatcher.include_router(router)
+    factory = setup_dialogs(dispatcher, events_isolation=isolation)
+    dispatcher["botdialogs_bot_name"] = settings.name
+    with _lock:
+        # Another thread may have won the race; keep one Dispatcher per process.
+        existing = _dispatchers.setdefault(name, dispatcher)
+        _bg_factories.setdefault(name, factory)
+    return existing
+
+
+def get_bg_factory(name: str) -> BgManagerFactory:
+    """aiogram_dialog's BgManagerFactory of the bot's Dispatcher."""
+    get_dispatcher(name)
+    return _bg_factories[name]
+
+
+def _new_bot(settings: BotSettings) -> Bot:
+    if settings.is_local:
+        from botdialogs.localtg.address import api_base_url
+
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base_url(), is_local=True))
+    else:
+        session = AiohttpSession()
+    return Bot(token=bot_token(settings.name), session=session, default=DefaultBotProperties())
+
+
+def get_bot(name: str) -> Bot:
+    """The bot's Bot for the running event loop (or the enclosing :func:`bot_scope`)."""
+    settings = get_settings().bot(name)
+    scoped = _scope.get()
+    if scoped is not None:
+        bot = scoped.get(name)
+        if bot is None:
+            bot = scoped[name] = _new_bot(settings)
+        return bot
+    loop = asyncio.get_running_loop()
+    with _lock:
+        per_loop = _loop_bots.setdefault(loop, {})
+        bot = per_loop.get(name)
+        if bot is None:
+            bot = per_loop[name] = _new_bot(settings)
+    return bot
+
+
+@asynccontextmanager
+async def bot_scope() -> AsyncIterator[None]:
+    """Bots taken inside this block are new and are closed when it ends.
+
+    For code on a loop that is about to die (a Celery task, a sync view crossing into async).
+    """
+    if _scope.get() is not None:
+        yield
+        return
+    bots: dict[str, Bot] = {}
+    token = _scope.set(bots)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+        for bot in bots.values():
+            await bot.session.close()
+
+
+def reset() -> None:
+    """Forget every cached Dispatcher, storage and Bot (settings changed, or tests)."""
+    global _storage, _isolation
+    with _lock:
+        _dispatchers.clear()
+        _bg_factories.clear()
+        _storage = None
+        _isolation = None
+        _loop_bots.clear()

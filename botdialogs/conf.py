@@ -1,0 +1,301 @@
+"""botdialogs settings: ``settings.BOTDIALOGS`` read in one place, with documented defaults.
+
+Every other module asks :func:`get_settings`; nothing else reads ``settings.BOTDIALOGS``.
+The parsed object is cached and dropped on Django's ``setting_changed`` signal, so tests
+that use ``override_settings`` see their values.
+
+Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
+
+    BOTDIALOGS = {
+        "BOTS": {
+            "default": {
+                "TOKEN": "",                # "" -> talk to local Telegram (botdialogs.localtg)
+                "ROUTER": "project.bot.dialogs.build_router",  # Router, or callable returning one
+                "WEBHOOK_SECRET": "",       # checked against X-Telegram-Bot-Api-Secret-Token
+                "MODE": "inline",           # "inline" | "queued" (Celery task per update)
+                "ALLOWED_UPDATES": None,    # list for setWebhook, None = derive from the router
+            },
+        },
+        "STORAGE": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}},
+        "EVENT_ISOLATION": {"BACKEND": None, "CONFIG": {}},  # None: the one fitting STORAGE
+        "BACKGROUND": "inline",             # "inline" | "celery" | "channels"
+        "LOCAL_TELEGRAM_URL": "",           # "" -> the address this server was reached on
+        "WEBHOOK_MAX_BODY_BYTES": 1048576,
+        "UPDATE_ID_TTL": 86400,
+        "FG_TIMEOUT": 10.0,
+        "STALE_STATE_MESSAGE": "...",
+        "OLD_BUTTON_ANSWER": "...",
+    }
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+BOT_MODES = ("inline", "queued")
+BACKGROUND_BACKENDS = ("inline", "celery", "channels")
+
+#: Every default in one place (the README's configuration table mirrors this dict).
+DEFAULTS: dict[str, Any] = {
+    "BOTS": {},
+    "STORAGE": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}},
+    "EVENT_ISOLATION": {"BACKEND": None, "CONFIG": {}},
+    "BACKGROUND": "inline",
+    "LOCAL_TELEGRAM_URL": "",
+    "WEBHOOK_MAX_BODY_BYTES": 1024 * 1024,
+    "UPDATE_ID_TTL": 24 * 60 * 60,
+    "FG_TIMEOUT": 10.0,
+    "STALE_STATE_MESSAGE": "This dialog has changed since you last used it. "
+    "Please start again with /start.",
+    "OLD_BUTTON_ANSWER": "This button is no longer active.",
+}
+BOT_DEFAULTS: dict[str, Any] = {
+    "TOKEN": "",
+    "WEBHOOK_SECRET": "",
+    "MODE": "inline",
+    "ALLOWED_UPDATES": None,
+}
+REQUIRED_BOT_KEYS = ("ROUTER",)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with ``BOTDIALOGS``: the check id, the dotted key and what is wrong."""
+
+    id: str
+    key: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """A pluggable backend as channels spells it: a dotted class path and its kwargs."""
+
+    backend: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """One bot's settings. ``token == ""`` means the bot talks to local Telegram."""
+
+    name: str
+    token: str
+    router: str
+    webhook_secret: str
+    mode: str
+    allowed_updates: tuple[str, ...] | None
+
+    @property
+    def is_local(self) -> bool:
+        """True when the bot has no real token and uses the Bot API emulator."""
+        return not self.token
+
+
+@dataclass(frozen=True)
+class BotDialogsSettings:
+    """The whole ``BOTDIALOGS`` setting, validated, with defaults applied."""
+
+    bots: dict[str, BotSettings]
+    storage: BackendSettings
+    event_isolation: BackendSettings
+    background: str
+    local_telegram_url: str
+    webhook_max_body_bytes: int
+    update_id_ttl: int
+    fg_timeout: float
+    stale_state_message: str
+    old_button_answer: str
+
+    def bot(self, name: str) -> BotSettings:
+        """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
+        from botdialogs.exceptions import UnknownBot
+
+        try:
+            return self.bots[name]
+        except KeyError:
+            raise UnknownBot(f"No bot named {name!r} in BOTDIALOGS['BOTS']") from None
+
+
+def _raw() -> dict[str, Any]:
+    return getattr(django_settings, "BOTDIALOGS", None) or {}
+
+
+def find_problems(raw: Any = None) -> list[ConfigProblem]:
+    """Everything wrong with ``raw`` (default: ``settings.BOTDIALOGS``), for system checks."""
+    raw = _raw() if raw is None else raw
+    problems: list[ConfigProblem] = []
+    if not isinstance(raw, dict):
+        return [ConfigProblem("botdialogs.E001", "BOTDIALOGS", "must be a dict")]
+    unknown = set(raw) - set(DEFAULTS)
+    for key in sorted(unknown):
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E002",
+                f"BOTDIALOGS[{key!r}]",
+                "is not a botdialogs setting",
+                hint=f"Known keys: {', '.join(DEFAULTS)}",
+            )
+        )
+    bots = raw.get("BOTS")
+    if not isinstance(bots, dict) or not bots:
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E003",
+                "BOTDIALOGS['BOTS']",
+                "must be a non-empty dict of bot name -> bot settings",
+                hint='e.g. {"default": {"ROUTER": "mysite.bot.build_router"}}',
+            )
+        )
+        bots = {}
+    for name, bot in bots.items():
+        prefix = f"BOTDIALOGS['BOTS'][{name!r}]"
+        if not isinstance(bot, dict):
+            problems.append(ConfigProblem("botdialogs.E004", prefix, "must be a dict"))
+            continue
+        for key in REQUIRED_BOT_KEYS:
+            if not bot.get(key) or not isinstance(bot.get(key), str):
+                problems.append(
+                    ConfigProblem(
+                        "botdialogs.E005",
+                        f"{prefix}[{key!r}]",
+                        "is required: the import path of the bot's aiogram Router "
+                        "(or of a callable returning one)",
+                    )
+                )
+        for key in sorted(set(bot) - set(BOT_DEFAULTS) - set(REQUIRED_BOT_KEYS)):
+            problems.append(
+                ConfigProblem("botdialogs.E002", f"{prefix}[{key!r}]", "is not a bot setting")
+            )
+        if bot.get("MODE", "inline") not in BOT_MODES:
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E006",
+                    f"{prefix}['MODE']",
+                    f"must be one of {', '.join(BOT_MODES)}",
+                )
+            )
+        token = bot.get("TOKEN", "")
+        if token and (not isinstance(token, str) or not _looks_like_token(token)):
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E007",
+                    f"{prefix}['TOKEN']",
+                    "is not a Telegram bot token (expected '<digits>:<secret>')",
+                )
+            )
+        if not isinstance(bot.get("WEBHOOK_SECRET", ""), str):
+            problems.append(
+                ConfigProblem("botdialogs.E008", f"{prefix}['WEBHOOK_SECRET']", "must be a str")
+            )
+        allowed = bot.get("ALLOWED_UPDATES")
+        if allowed is not None and (
+            not isinstance(allowed, list | tuple) or not all(isinstance(a, str) for a in allowed)
+        ):
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E009",
+                    f"{prefix}['ALLOWED_UPDATES']",
+                    "must be None or a list of update type names",
+                )
+            )
+    for key in ("STORAGE", "EVENT_ISOLATION"):
+        value = raw.get(key, DEFAULTS[key])
+        if not isinstance(value, dict) or not isinstance(value.get("CONFIG", {}), dict):
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E010",
+                    f"BOTDIALOGS[{key!r}]",
+                    'must be {"BACKEND": "dotted.path", "CONFIG": {...}}',
+                )
+            )
+        elif key == "STORAGE" and not isinstance(value.get("BACKEND"), str):
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E010", "BOTDIALOGS['STORAGE']['BACKEND']", "must be a dotted path"
+                )
+            )
+    if raw.get("BACKGROUND", DEFAULTS["BACKGROUND"]) not in BACKGROUND_BACKENDS:
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E011",
+                "BOTDIALOGS['BACKGROUND']",
+                f"must be one of {', '.join(BACKGROUND_BACKENDS)}",
+            )
+        )
+    for key in ("WEBHOOK_MAX_BODY_BYTES", "UPDATE_ID_TTL"):
+        value = raw.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            problems.append(
+                ConfigProblem("botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a positive int")
+            )
+    fg_timeout = raw.get("FG_TIMEOUT", DEFAULTS["FG_TIMEOUT"])
+    if not isinstance(fg_timeout, int | float) or fg_timeout <= 0:
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E012", "BOTDIALOGS['FG_TIMEOUT']", "must be a positive number"
+            )
+        )
+    return problems
+
+
+def _looks_like_token(token: str) -> bool:
+    bot_id, sep, secret = token.partition(":")
+    return bool(sep) and bot_id.isdigit() and bool(secret) and not any(c.isspace() for c in token)
+
+
+def _backend(raw: dict[str, Any], key: str) -> BackendSettings:
+    value = {**DEFAULTS[key], **raw.get(key, {})}
+    return BackendSettings(backend=value.get("BACKEND"), config=dict(value.get("CONFIG") or {}))
+
+
+@functools.cache
+def get_settings() -> BotDialogsSettings:
+    """The validated settings; raises ImproperlyConfigured naming the first bad key."""
+    raw = _raw()
+    problems = find_problems(raw)
+    if problems:
+        first = problems[0]
+        raise ImproperlyConfigured(f"{first.id}: {first.key} {first.message}")
+    bots = {}
+    for name, bot in raw["BOTS"].items():
+        merged = {**BOT_DEFAULTS, **bot}
+        allowed = merged["ALLOWED_UPDATES"]
+        bots[name] = BotSettings(
+            name=name,
+            token=merged["TOKEN"] or "",
+            router=merged["ROUTER"],
+            webhook_secret=merged["WEBHOOK_SECRET"] or "",
+            mode=merged["MODE"],
+            allowed_updates=tuple(allowed) if allowed is not None else None,
+        )
+    values = {**DEFAULTS, **raw}
+    return BotDialogsSettings(
+        bots=bots,
+        storage=_backend(raw, "STORAGE"),
+        event_isolation=_backend(raw, "EVENT_ISOLATION"),
+        background=values["BACKGROUND"],
+        local_telegram_url=(values["LOCAL_TELEGRAM_URL"] or "").rstrip("/"),
+        webhook_max_body_bytes=values["WEBHOOK_MAX_BODY_BYTES"],
+        update_id_ttl=values["UPDATE_ID_TTL"],
+        fg_timeout=float(values["FG_TIMEOUT"]),
+        stale_state_message=values["STALE_STATE_MESSAGE"],
+        old_button_answer=values["OLD_BUTTON_ANSWER"],
+    )
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("BOTDIALOGS", "DATABASES"):
+        get_settings.cache_clear()
+        from botdialogs import bots
+
+        bots.reset()

@@ -1,0 +1,29 @@
+"""The botdialogs exception hierarchy: catch ``BotDialogsError`` to catch them all."""
+
+
+class BotDialogsError(Exception):
+    """Base class of every error botdialogs raises on purpose."""
+
+
+class UnknownBot(BotDialogsError, LookupError):
+    """A bot name that is not in ``BOTDIALOGS['BOTS']``."""
+
+
+class BadUpdate(BotDialogsError, ValueError):
+    """A webhook body that is not a Telegram Update."""
+
+
+class UnstorableData(BotDialogsError, TypeError):
+    """FSM or dialog data that JSON cannot hold (a datetime, a set, an object)."""
+
+
+class BackgroundTimeout(BotDialogsError, TimeoutError):
+    """A background dialog action (for instance ``fg()``) was not handled in time."""
+
+
+class BackgroundNotHandled(BotDialogsError, RuntimeError):
+    """A background event finished without reaching a dialog (no stack, access denied)."""
+
+
+class NotInAsyncContext(BotDialogsError, RuntimeError):
+    """A sync helper was called from running async code, where it would block the loop."""

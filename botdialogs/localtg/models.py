@@ -1,0 +1,1 @@
+"""Tables of the local Telegram emulator (chats, messages, webhooks)."""

@@ -1,0 +1,124 @@
+"""What botdialogs adds to each Dispatcher: a transactional FSM middleware and recovery.
+
+:class:`TransactionalFSMMiddleware` replaces aiogram's FSM middleware. Like aiogram's, it
+takes the chat's event-isolation lock before reading state; inside the lock it opens the
+storage's unit of work (when the storage has one, as DjangoStorage does), so one update makes
+one read and one write transaction, written before the lock is released.
+
+The recovery handlers turn two known aiogram_dialog failures into a short message:
+a stored state that no longer exists in code (:class:`UnknownState`, after a deploy renamed
+it) resets the user's stack; a press on a button whose dialog is gone
+(:class:`UnknownIntent`) gets a callback answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.types import ErrorEvent, TelegramObject
+from aiogram_dialog import DialogManager
+from aiogram_dialog.api.entities import DialogUpdate
+from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
+
+from botdialogs.conf import get_settings
+
+logger = logging.getLogger("botdialogs")
+
+
+class TransactionalFSMMiddleware(FSMContextMiddleware):
+    """aiogram's FSM middleware, with the update's storage work in one unit of work."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        bot: Bot = data["bot"]
+        context = self.resolve_event_context(bot, data)
+        data["fsm_storage"] = self.storage
+        if context is None:
+            return await handler(event, data)
+        unit_of_work = getattr(self.storage, "unit_of_work", None)
+        async with self.events_isolation.lock(key=context.key):
+            scope = unit_of_work(context.key) if unit_of_work else nullcontext()
+            async with scope as unit:
+                if unit is not None and not isinstance(event, DialogUpdate):
+                    _note_seen(unit, bot, data)
+                data.update({"state": context, "raw_state": await context.get_state()})
+                return await handler(event, data)
+
+
+def _note_seen(unit: Any, bot: Bot, data: dict[str, Any]) -> None:
+    event_context: EventContext | None = data.get(EVENT_CONTEXT_KEY)
+    if event_context is None or event_context.chat is None or event_context.user is None:
+        return
+    chat, user = event_context.chat, event_context.user
+    unit.note_seen(
+        {
+            "bot_id": bot.id,
+            "chat_id": chat.id,
+            "user_id": user.id,
+            "chat_type": chat.type or "",
+            "title": chat.title or "",
+            "username": user.username or "",
+            "first_name": user.first_name or "",
+            "last_name": user.last_name or "",
+            "language_code": user.language_code or "",
+        }
+    )
+
+
+async def on_unknown_state(
+    event: ErrorEvent, bot: Bot, dialog_manager: DialogManager | None = None
+) -> None:
+    """A stored state this code no longer has: reset the stack and tell the user."""
+    logger.warning(
+        "Resetting dialog stack of chat %s (bot %s): %s", _chat_id(event), bot.id, event.exception
+    )
+    if dialog_manager is not None:
+        await dialog_manager.reset_stack(remove_keyboard=False)
+    callback = event.update.callback_query
+    if callback is not None:
+        await callback.answer()
+    chat_id = _chat_id(event)
+    if chat_id is not None:
+        await bot.send_message(chat_id, get_settings().stale_state_message)
+
+
+async def on_unknown_intent(event: ErrorEvent, bot: Bot) -> None:
+    """A press on a button of a dialog that is gone: answer it instead of failing."""
+    logger.info(
+        "Old button pressed in chat %s (bot %s): %s", _chat_id(event), bot.id, event.exception
+    )
+    callback = event.update.callback_query
+    if callback is not None:
+        await callback.answer(get_settings().old_button_answer)
+
+
+def _chat_id(event: ErrorEvent) -> int | None:
+    update = event.update
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None and update.callback_query.message is not None:
+        return update.callback_query.message.chat.id
+    return None
+
+
+def install(dispatcher: Dispatcher, storage: BaseStorage, isolation: BaseEventIsolation) -> None:
+    """Swap in the transactional FSM middleware and register the recovery handlers."""
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.fsm = TransactionalFSMMiddleware(storage=storage, events_isolation=isolation)
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.errors.register(on_unknown_state, ExceptionTypeFilter(UnknownState))
+    dispatcher.errors.register(
+        on_unknown_intent, ExceptionTypeFilter(UnknownIntent, OutdatedIntent)
+    )

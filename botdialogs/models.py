@@ -1,0 +1,208 @@
+"""Tables of botdialogs: who the bots talk to, their FSM state and their dialog stacks.
+
+Keys follow aiogram's ``StorageKey``. Telegram never uses thread 0 or an empty business
+connection id, so "none" is stored as ``0`` / ``""``: unique constraints then hold on every
+database (NULLs are distinct in SQL unique indexes).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ChatKeyFields(models.Model):
+    """The parts of aiogram's StorageKey shared by every storage table."""
+
+    bot_id = models.BigIntegerField("bot id", help_text="Telegram id of the bot (token prefix).")
+    chat_id = models.BigIntegerField("chat id")
+    user_id = models.BigIntegerField(
+        "user id", help_text="For dialog stacks and contexts aiogram_dialog uses the chat id."
+    )
+    thread_id = models.BigIntegerField("thread id", default=0, help_text="0: no forum topic.")
+    business_connection_id = models.CharField(
+        "business connection id", max_length=255, default="", blank=True
+    )
+    updated_at = models.DateTimeField("updated", auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class TelegramChat(models.Model):
+    """A (bot, chat, user) the bot has seen: how site code finds whom to update."""
+
+    bot_id = models.BigIntegerField("bot id")
+    chat_id = models.BigIntegerField("chat id")
+    user_id = models.BigIntegerField("user id")
+    chat_type = models.CharField("chat type", max_length=32, default="private")
+    title = models.CharField(max_length=255, blank=True, default="")
+    username = models.CharField(max_length=64, blank=True, default="")
+    first_name = models.CharField("first name", max_length=255, blank=True, default="")
+    last_name = models.CharField("last name", max_length=255, blank=True, default="")
+    language_code = models.CharField("language", max_length=16, blank=True, default="")
+    site_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="site user",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="telegram_chats",
+        help_text="The site account behind this Telegram user (see botdialogs.background).",
+    )
+    is_blocked = models.BooleanField(
+        "blocked the bot", default=False, help_text="Set on Telegram's 403; broadcasts skip it."
+    )
+    first_seen = models.DateTimeField("first seen", auto_now_add=True)
+    last_seen = models.DateTimeField("last seen", auto_now=True)
+
+    class Meta:
+        verbose_name = "Telegram chat"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot_id", "chat_id", "user_id"], name="botdialogs_chat_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], name="botdialogs_chat_by_user"),
+            models.Index(fields=["chat_id"], name="botdialogs_chat_by_chat"),
+            models.Index(fields=["username"], name="botdialogs_chat_by_username"),
+            models.Index(fields=["-last_seen"], name="botdialogs_chat_recent"),
+        ]
+
+    def __str__(self) -> str:
+        who = f"@{self.username}" if self.username else (self.first_name or str(self.user_id))
+        return f"{who} in chat {self.chat_id}"
+
+
+class FsmRecord(ChatKeyFields):
+    """aiogram's plain FSM state and data for one StorageKey (destinies other than aiogd:*)."""
+
+    destiny = models.CharField(max_length=255, default="default")
+    state = models.CharField(max_length=255, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    state_expires_at = models.DateTimeField("state expires", null=True, blank=True)
+    data_expires_at = models.DateTimeField("data expires", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "FSM record"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bot_id",
+                    "chat_id",
+                    "user_id",
+                    "thread_id",
+                    "business_connection_id",
+                    "destiny",
+                ],
+                name="botdialogs_fsm_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], name="botdialogs_fsm_by_user"),
+            models.Index(fields=["bot_id", "state"], name="botdialogs_fsm_by_state"),
+            models.Index(fields=["-updated_at"], name="botdialogs_fsm_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destiny} of user {self.user_id} in chat {self.chat_id}: {self.state}"
+
+
+class DialogStack(ChatKeyFields):
+    """An aiogram_dialog stack: the dialogs a chat has open, bottom to top."""
+
+    stack_id = models.CharField(
+        "stack id", max_length=255, blank=True, help_text='"" is the default stack.'
+    )
+    intents = models.JSONField(default=list, blank=True, help_text="Intent ids, bottom to top.")
+    state = models.CharField(
+        "current state",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="State of the top dialog (copied from its context on every write).",
+    )
+    depth = models.PositiveSmallIntegerField(default=0, help_text="Number of open dialogs.")
+    last_message_id = models.BigIntegerField("last message id", null=True, blank=True)
+    last_reply_keyboard = models.BooleanField("last reply keyboard", default=False)
+    last_media_id = models.CharField(max_length=255, null=True, blank=True)
+    last_media_unique_id = models.CharField(max_length=255, null=True, blank=True)
+    last_income_media_group_id = models.CharField(max_length=255, null=True, blank=True)
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Fields a newer aiogram_dialog stores that we keep."
+    )
+    expires_at = models.DateTimeField("expires", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "dialog stack"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bot_id",
+                    "chat_id",
+                    "user_id",
+                    "thread_id",
+                    "business_connection_id",
+                    "stack_id",
+                ],
+                name="botdialogs_stack_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], name="botdialogs_stack_by_user"),
+            models.Index(fields=["chat_id"], name="botdialogs_stack_by_chat"),
+            models.Index(fields=["bot_id", "state"], name="botdialogs_stack_by_state"),
+            models.Index(fields=["-updated_at"], name="botdialogs_stack_recent"),
+            models.Index(fields=["expires_at"], name="botdialogs_stack_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"stack {self.stack_id!r}" if self.stack_id else "default stack"
+        return f"{name} of chat {self.chat_id}: {self.state or 'empty'}"
+
+
+class DialogContext(ChatKeyFields):
+    """One open dialog (aiogram_dialog Context): its state and data."""
+
+    intent_id = models.CharField("intent id", max_length=64)
+    stack = models.ForeignKey(
+        DialogStack,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="contexts",
+        help_text="Deleted with its stack: a stack and its contexts live and expire together.",
+    )
+    stack_key = models.CharField(
+        "stack id", max_length=255, blank=True, help_text="aiogram_dialog's id of the stack."
+    )
+    state = models.CharField(max_length=255)
+    start_data = models.JSONField("start data", null=True, blank=True)
+    dialog_data = models.JSONField("dialog data", default=dict, blank=True)
+    widget_data = models.JSONField("widget data", default=dict, blank=True)
+    access_settings = models.JSONField("access settings", null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "dialog context"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bot_id",
+                    "chat_id",
+                    "user_id",
+                    "thread_id",
+                    "business_connection_id",
+                    "intent_id",
+                ],
+                name="botdialogs_context_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["bot_id", "state"], name="botdialogs_context_by_state"),
+            models.Index(fields=["-updated_at"], name="botdialogs_context_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state} ({self.intent_id}) in chat {self.chat_id}"

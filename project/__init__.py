@@ -1,0 +1,5 @@
+"""The botdialogs demo site. Importing it loads the Celery app so @shared_task binds to it."""
+
+from project.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,118 @@
+"""The demo bot: a main menu and the food-order flow, built with aiogram_dialog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import CommandStart
+from aiogram.types import CallbackQuery, Message
+from aiogram_dialog import Dialog, DialogManager, StartMode, Window
+from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, SwitchTo
+from aiogram_dialog.widgets.text import Const, Format
+from asgiref.sync import sync_to_async
+
+from project.bot.states import FoodOrder, MainMenu
+
+MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
+
+
+async def menu_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    name = dialog_manager.event.from_user.first_name if dialog_manager.event.from_user else ""
+    return {"name": name or "there"}
+
+
+def main_menu() -> Dialog:
+    return Dialog(
+        Window(
+            Format("Hello, {name}! What would you like to do?"),
+            Start(Const("Order food"), id="order", state=FoodOrder.hungry),
+            state=MainMenu.menu,
+            getter=menu_getter,
+        ),
+    )
+
+
+async def cart_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    cart: dict[str, int] = dialog_manager.dialog_data.get("cart", {})
+    lines = [f"{qty} x {MENU[key]}" for key, qty in cart.items()]
+    return {
+        "items": list(MENU.items()),
+        "cart_text": "\n".join(lines) if lines else "Your cart is empty.",
+        "has_items": bool(cart),
+    }
+
+
+async def on_item(callback: CallbackQuery, widget: Any, manager: DialogManager, item: str) -> None:
+    cart = manager.dialog_data.setdefault("cart", {})
+    cart[item] = cart.get(item, 0) + 1
+
+
+async def on_finish(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    from project.shop.models import Order
+
+    cart = manager.dialog_data.get("cart", {})
+    order = await sync_to_async(Order.objects.create)(
+        bot_name=manager.middleware_data.get("botdialogs_bot_name", "default"),
+        telegram_user_id=callback.from_user.id,
+        telegram_chat_id=callback.message.chat.id if callback.message else callback.from_user.id,
+        items={MENU[key]: qty for key, qty in cart.items()},
+    )
+    manager.dialog_data["order_id"] = order.pk
+    await manager.switch_to(FoodOrder.placed)
+
+
+def food_order() -> Dialog:
+    return Dialog(
+        Window(
+            Const("Are you hungry?"),
+            Row(
+                SwitchTo(Const("Yes"), id="yes", state=FoodOrder.cart),
+                SwitchTo(Const("No"), id="no", state=FoodOrder.not_hungry),
+            ),
+            state=FoodOrder.hungry,
+        ),
+        Window(
+            Const("Add something to your cart:"),
+            Format("{cart_text}"),
+            Select(
+                Format("+ {item[1]}"),
+                id="item",
+                item_id_getter=lambda item: item[0],
+                items="items",
+                on_click=on_item,
+            ),
+            Row(
+                Button(Const("Finish"), id="finish", on_click=on_finish, when="has_items"),
+                Cancel(Const("Cancel")),
+            ),
+            state=FoodOrder.cart,
+            getter=cart_getter,
+        ),
+        Window(
+            Format("Order #{dialog_data[order_id]} placed. Thank you!"),
+            Cancel(Const("Back to menu")),
+            state=FoodOrder.placed,
+        ),
+        Window(
+            Const("Come back when you are hungry!"),
+            Cancel(Const("Back to menu")),
+            state=FoodOrder.not_hungry,
+        ),
+    )
+
+
+async def on_start(message: Message, dialog_manager: DialogManager) -> None:
+    await dialog_manager.start(MainMenu.menu, mode=StartMode.RESET_STACK)
+
+
+def build_router() -> Router:
+    """A new Router with the demo bot's dialogs (a new one each call: Routers attach once)."""
+    router = Router(name="demo")
+    router.message.register(on_start, CommandStart())
+    router.include_routers(main_menu(), food_order())
+    # Any other text outside a dialog opens the menu; dialogs see messages first.
+    fallback = Router(name="demo-fallback")
+    fallback.message.register(on_start, F.text)
+    router.include_router(fallback)
+    return router

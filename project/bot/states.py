@@ -1,0 +1,14 @@
+"""State groups of the demo bot (their names are stored: renaming one is a migration)."""
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class MainMenu(StatesGroup):
+    menu = State()
+
+
+class FoodOrder(StatesGroup):
+    hungry = State()
+    cart = State()
+    placed = State()
+    not_hungry = State()

@@ -1,0 +1,1 @@
+"""The demo site's shop: orders placed through the bot."""

@@ -1,0 +1,30 @@
+from django.db import models
+
+
+class Order(models.Model):
+    """A food order placed through the demo bot."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", "Placed"
+        COOKING = "cooking", "Cooking"
+        ON_THE_WAY = "on_the_way", "On the way"
+        DELIVERED = "delivered", "Delivered"
+        CANCELLED = "cancelled", "Cancelled"
+
+    bot_name = models.CharField("bot", max_length=64, default="default")
+    telegram_user_id = models.BigIntegerField("Telegram user id", db_index=True)
+    telegram_chat_id = models.BigIntegerField("Telegram chat id")
+    items = models.JSONField(default=dict, help_text="Item name -> quantity.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    created_at = models.DateTimeField("placed", auto_now_add=True)
+    updated_at = models.DateTimeField("updated", auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} ({self.get_status_display()})"
+
+    def summary(self) -> str:
+        """The items as one line: '2 x Pizza, 1 x Soup'."""
+        return ", ".join(f"{qty} x {name}" for name, qty in self.items.items()) or "nothing"

@@ -1,0 +1,26 @@
+"""Shared fixtures. Services (PostgreSQL, Redis) are the real ones when DATABASE_URL/REDIS_URL
+are set, as in the second CI pass; with nothing set the tests run on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aiogram import Bot
+
+from botdialogs import bots
+from tests.fakes import RecordingSession
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry() -> Iterator[None]:
+    """Each test builds its own Dispatchers and storage (settings may differ per test)."""
+    bots.reset()
+    yield
+    bots.reset()
+
+
+@pytest.fixture
+def recording_bot() -> Bot:
+    """The default bot with an in-memory session that records Bot API calls."""
+    return Bot(bots.bot_token("default"), session=RecordingSession())
