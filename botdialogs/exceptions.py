@@ -27,3 +27,11 @@ class BackgroundNotHandled(BotDialogsError, RuntimeError):
 
 class NotInAsyncContext(BotDialogsError, RuntimeError):
     """A sync helper was called from running async code, where it would block the loop."""
+
+
+class WebhookForbidden(BotDialogsError, PermissionError):
+    """A webhook request without the bot's secret token (answered 403)."""
+
+
+class UpdateTooLarge(BadUpdate):
+    """A webhook body over ``WEBHOOK_MAX_BODY_BYTES`` (answered 413)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ChatKeyFields(models.Model):
@@ -206,3 +207,28 @@ class DialogContext(ChatKeyFields):
 
     def __str__(self) -> str:
         return f"{self.state} ({self.intent_id}) in chat {self.chat_id}"
+
+
+class ProcessedUpdate(models.Model):
+    """An update_id a bot has taken: a second delivery of it is acknowledged and dropped.
+
+    The row is inserted *before* the update is handled, and the unique constraint decides
+    which of two concurrent deliveries wins. Rows older than ``UPDATE_ID_TTL`` are deleted by
+    :func:`botdialogs.webhook.delete_expired_updates`.
+    """
+
+    bot_name = models.CharField("bot", max_length=64, help_text="Name in BOTDIALOGS['BOTS'].")
+    update_id = models.BigIntegerField("update id")
+    received_at = models.DateTimeField("received", default=timezone.now)
+
+    class Meta:
+        verbose_name = "processed update"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot_name", "update_id"], name="botdialogs_update_once_per_bot"
+            )
+        ]
+        indexes = [models.Index(fields=["received_at"], name="botdialogs_update_expiry")]
+
+    def __str__(self) -> str:
+        return f"update {self.update_id} of bot {self.bot_name}"
