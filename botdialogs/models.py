@@ -102,8 +102,11 @@ class FsmRecord(ChatKeyFields):
         ]
         indexes = [
             models.Index(fields=["user_id"], name="botdialogs_fsm_by_user"),
+            models.Index(fields=["chat_id"], name="botdialogs_fsm_by_chat"),
             models.Index(fields=["bot_id", "state"], name="botdialogs_fsm_by_state"),
             models.Index(fields=["-updated_at"], name="botdialogs_fsm_recent"),
+            models.Index(fields=["state_expires_at"], name="botdialogs_fsm_state_expiry"),
+            models.Index(fields=["data_expires_at"], name="botdialogs_fsm_data_expiry"),
         ]
 
     def __str__(self) -> str:
@@ -201,6 +204,8 @@ class DialogContext(ChatKeyFields):
             )
         ]
         indexes = [
+            models.Index(fields=["user_id"], name="botdialogs_context_by_user"),
+            models.Index(fields=["chat_id"], name="botdialogs_context_by_chat"),
             models.Index(fields=["bot_id", "state"], name="botdialogs_context_by_state"),
             models.Index(fields=["-updated_at"], name="botdialogs_context_recent"),
         ]
