@@ -93,7 +93,9 @@ def _redis_options(cls: type, config: dict[str, Any]) -> dict[str, Any]:
 
     # aiogram_dialog needs the destiny in Redis keys, or stacks and contexts collide.
     if issubclass(cls, RedisStorage) and "key_builder" not in config:
-        config["key_builder"] = DefaultKeyBuilder(with_destiny=True)
+        config["key_builder"] = DefaultKeyBuilder(
+            with_destiny=True, with_business_connection_id=True
+        )
     return config
 
 

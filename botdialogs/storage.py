@@ -45,6 +45,8 @@ STACK_FIELDS = (
     "last_income_media_group_id",
 )
 CONTEXT_FIELDS = ("state", "start_data", "dialog_data", "widget_data", "access_settings")
+# Known fields a caller left out are listed here in ``extra``, so any dict round-trips exactly.
+ABSENT = "_absent"
 # last_seen of a TelegramChat is refreshed at most this often, to keep updates write-free.
 SEEN_REFRESH = timedelta(minutes=5)
 
@@ -116,11 +118,23 @@ def _ident_q(row_id: RowId) -> Q:
     )
 
 
+def _with_extra(data: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    extra = dict(extra)
+    for name in extra.pop(ABSENT, ()):
+        data.pop(name, None)
+    data.update(extra)
+    return data
+
+
+def _absent(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    missing = [name for name in names if name not in data]
+    return {ABSENT: missing} if missing else {}
+
+
 def _stack_data(row: DialogStack) -> dict[str, Any]:
     data = {"_id": row.stack_id, "intents": list(row.intents), "_top_state": row.state}
     data.update({name: getattr(row, name) for name in STACK_FIELDS})
-    data.update(row.extra)
-    return data
+    return _with_extra(data, row.extra)
 
 
 def _context_data(row: DialogContext) -> dict[str, Any]:
@@ -133,8 +147,7 @@ def _context_data(row: DialogContext) -> dict[str, Any]:
         "widget_data": row.widget_data,
         "access_settings": row.access_settings,
     }
-    data.update(row.extra)
-    return data
+    return _with_extra(data, row.extra)
 
 
 def _key_values(row_id: RowId) -> dict[str, Any]:
@@ -289,6 +302,7 @@ class _Database:
                 drop.append(row_id)
                 continue
             data = dict(row.data)
+            absent = _absent(data, ("_id", "intents", *STACK_FIELDS))
             data.pop("_id", None)
             intents = list(data.pop("intents", []) or [])
             values = {name: data.pop(name, None) for name in STACK_FIELDS}
@@ -301,7 +315,7 @@ class _Database:
                     intents=intents,
                     depth=len(intents),
                     state=top_state,
-                    extra=data,
+                    extra={**data, **absent},
                     expires_at=now + self.data_ttl if self.data_ttl else None,
                     updated_at=now,
                     **values,
@@ -349,6 +363,7 @@ class _Database:
             if not row.data:
                 continue
             data = dict(row.data)
+            absent = _absent(data, ("_intent_id", "_stack_id", *CONTEXT_FIELDS))
             data.pop("_intent_id", None)
             stack_id = data.pop("_stack_id", "") or ""
             values = {name: data.pop(name, None) for name in CONTEXT_FIELDS}
@@ -361,7 +376,7 @@ class _Database:
                     intent_id=row_id[-1],
                     stack_key=stack_id,
                     stack_id=stack_pks.get((*row_id[1:6], stack_id)),
-                    extra=data,
+                    extra={**data, **absent},
                     **values,
                 )
             )
