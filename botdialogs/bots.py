@@ -93,8 +93,9 @@ def _redis_options(cls: type, config: dict[str, Any]) -> dict[str, Any]:
 
     # aiogram_dialog needs the destiny in Redis keys, or stacks and contexts collide.
     if issubclass(cls, RedisStorage) and "key_builder" not in config:
+        # Several bots share one Redis: the bot id must be in the key as well.
         config["key_builder"] = DefaultKeyBuilder(
-            with_destiny=True, with_business_connection_id=True
+            with_bot_id=True, with_destiny=True, with_business_connection_id=True
         )
     return config
 
@@ -132,7 +133,7 @@ def _default_isolation(storage: BaseStorage) -> BaseEventIsolation:
     if isinstance(storage, DjangoStorage):
         return DatabaseEventIsolation()
     if isinstance(storage, RedisStorage):
-        return RedisEventIsolation(redis=storage.redis)
+        return RedisEventIsolation(redis=storage.redis, key_builder=storage.key_builder)
     return LocalEventIsolation()
 
 
@@ -211,6 +212,20 @@ async def bot_scope() -> AsyncIterator[None]:
         _scope.reset(token)
         for bot in bots.values():
             await bot.session.close()
+        await _release_loop_resources()
+
+
+async def _release_loop_resources() -> None:
+    """Close what the storage and isolation opened on this (short-lived) loop."""
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    with _lock:
+        storage, isolation = _storage, _isolation
+    if isolation is not None:
+        await isolation.close()
+    if isinstance(storage, RedisStorage):
+        # redis-py's asyncio connections belong to the loop that opened them.
+        await storage.redis.connection_pool.disconnect()
 
 
 def reset() -> None:

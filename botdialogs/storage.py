@@ -240,18 +240,30 @@ class _Database:
         return _Row(data=_context_data(context), pk=context.pk)
 
     # -- writes -----------------------------------------------------------------------------
-    def write(self, changes: dict[RowId, _Row], seen: list[dict[str, Any]]) -> None:
-        """Write every change of one update in one transaction."""
+    def write(
+        self,
+        changes: dict[RowId, _Row],
+        seen: list[dict[str, Any]],
+        known_stacks: dict[tuple, int] | None = None,
+        link_contexts: bool = False,
+    ) -> None:
+        """Write every change of one update in one transaction.
+
+        ``known_stacks`` maps stack keys to row ids already read, so contexts of an unchanged
+        stack need no lookup. ``link_contexts`` attaches contexts written earlier, on their
+        own, to a stack written now (a unit of work writes both together and needs no link).
+        """
         now = timezone.now()
         with transaction.atomic():
             fsm = {r: v for r, v in changes.items() if r[0] == "fsm"}
             stacks = {r: v for r, v in changes.items() if r[0] == "stack"}
             contexts = {r: v for r, v in changes.items() if r[0] == "context"}
             self._write_fsm(fsm, now)
-            stack_pks = self._write_stacks(stacks, now)
-            self._write_contexts(contexts, stack_pks)
-            for chat in seen:
-                self._write_seen(chat)
+            written = self._write_stacks(stacks, now)
+            self._write_contexts(contexts, {**(known_stacks or {}), **written})
+            if link_contexts:
+                self._link_contexts(stacks, written)
+            self._write_seen(seen)
 
     def _delete(self, model: type[Any], rows: list[RowId], name_field: str) -> None:
         if not rows:
@@ -343,6 +355,14 @@ class _Database:
                     pks[(*self._key(stack), stack.stack_id)] = stack.pk
         return pks
 
+    def _link_contexts(self, stacks: dict[RowId, _Row], written: dict[tuple, int]) -> None:
+        for row_id, row in stacks.items():
+            pk = written.get(row_id[1:])
+            if pk is not None and row.data.get("intents"):
+                DialogContext.objects.filter(
+                    _ident_q(row_id), intent_id__in=row.data["intents"], stack__isnull=True
+                ).update(stack_id=pk)
+
     def _write_contexts(self, changes: dict[RowId, _Row], stack_pks: dict[tuple, int]) -> None:
         keep, drop = [], []
         missing: set[tuple] = set()
@@ -396,12 +416,15 @@ class _Database:
             )
 
     @staticmethod
-    def _write_seen(chat: dict[str, Any]) -> None:
-        TelegramChat.objects.update_or_create(
-            bot_id=chat.pop("bot_id"),
-            chat_id=chat.pop("chat_id"),
-            user_id=chat.pop("user_id"),
-            defaults=chat,
+    def _write_seen(chats: list[dict[str, Any]]) -> None:
+        if not chats:
+            return
+        fields = [name for name in chats[0] if name not in ("bot_id", "chat_id", "user_id")]
+        TelegramChat.objects.bulk_create(
+            [TelegramChat(**chat) for chat in chats],
+            update_conflicts=True,
+            unique_fields=["bot_id", "chat_id", "user_id"],
+            update_fields=[*fields, "last_seen"],
         )
 
 
@@ -451,14 +474,22 @@ class _UnitOfWork:
         return rows, chats
 
     def note_seen(self, values: dict[str, Any]) -> None:
-        """Remember the chat/user of this update; written with the update when it changed."""
-        ident = (values["bot_id"], values["chat_id"], values["user_id"])
-        known = self.known_chats.get(ident)
-        if known is not None and not known.is_blocked:
-            same = all(getattr(known, k) == v for k, v in values.items())
-            if same and timezone.now() - known.last_seen < SEEN_REFRESH:
-                return
-        self.seen[ident] = {**values, "is_blocked": False}
+        """Remember the chat/user of this update; written with the update if it changed."""
+        self.seen[(values["bot_id"], values["chat_id"], values["user_id"])] = values
+
+    def _seen_changes(self) -> list[dict[str, Any]]:
+        changed = []
+        now = timezone.now()
+        for ident, values in self.seen.items():
+            known = self.known_chats.get(ident)
+            if (
+                known is None
+                or known.is_blocked  # they wrote again, so they unblocked the bot
+                or now - known.last_seen >= SEEN_REFRESH
+                or any(getattr(known, name) != value for name, value in values.items())
+            ):
+                changed.append({**values, "is_blocked": False})
+        return changed
 
     def changes(self) -> dict[RowId, _Row]:
         return {
@@ -470,8 +501,14 @@ class _UnitOfWork:
 
     async def commit(self) -> None:
         changes = self.changes()
-        if changes or self.seen:
-            await sync_to_async(self.database.write)(changes, list(self.seen.values()))
+        seen = self._seen_changes()
+        if changes or seen:
+            known_stacks = {
+                row_id[1:]: row.pk
+                for row_id, row in self.original.items()
+                if row_id[0] == "stack" and row.pk is not None
+            }
+            await sync_to_async(self.database.write)(changes, seen, known_stacks)
 
 
 _current_unit: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
@@ -542,7 +579,7 @@ class DjangoStorage(BaseStorage):
             await unit.get(row_id)  # record the original for change detection
             unit.rows[row_id] = row
             return
-        await sync_to_async(self._database.write)({row_id: row}, [])
+        await sync_to_async(self._database.write)({row_id: row}, [], link_contexts=True)
 
     # -- BaseStorage --------------------------------------------------------------------------
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:

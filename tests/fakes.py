@@ -86,7 +86,7 @@ def callback_update(
         "callback_query": {
             "id": str(next(_update_ids)),
             "chat_instance": "1",
-            "from": {"id": user_id, "is_bot": False, "first_name": "Ann"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "username": "ann"},
             "message": {
                 "message_id": message_id,
                 "date": 0,
