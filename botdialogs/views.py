@@ -1,8 +1,40 @@
-"""The webhook view (filled in by part 3)."""
+"""The webhook view: HTTP in, :mod:`botdialogs.webhook` does the work, HTTP out."""
 
-from django.http import HttpRequest, HttpResponse
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from botdialogs import webhook as webhooks
+from botdialogs.exceptions import BadUpdate, UnknownBot, UpdateTooLarge, WebhookForbidden
+from botdialogs.localtg.address import remember_request_address
 
 
+def _error(status: int, description: str) -> JsonResponse:
+    return JsonResponse({"ok": False, "description": description}, status=status)
+
+
+@csrf_exempt
 async def webhook(request: HttpRequest, name: str) -> HttpResponse:
-    """Placeholder until the webhook lands."""
-    return HttpResponse(status=501)
+    """``POST /bots/<name>/webhook/``: one update from Telegram (or local Telegram)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    scope = getattr(request, "scope", None)
+    if scope is not None:
+        remember_request_address(scope)
+    try:
+        raw_update = webhooks.accept_update(
+            name,
+            request.headers.get(webhooks.SECRET_HEADER),
+            request.headers.get("Content-Length"),
+            request.body,
+        )
+    except UnknownBot:
+        return _error(404, "Unknown bot")
+    except WebhookForbidden:
+        return _error(403, "Forbidden")
+    except UpdateTooLarge:
+        return _error(413, "Request body too large")
+    except BadUpdate as error:
+        return _error(400, str(error))
+    return JsonResponse(await webhooks.handle_delivery(name, raw_update))

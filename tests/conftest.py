@@ -24,3 +24,14 @@ def _fresh_registry() -> Iterator[None]:
 def recording_bot() -> Bot:
     """The default bot with an in-memory session that records Bot API calls."""
     return Bot(bots.bot_token("default"), session=RecordingSession())
+
+
+# End-to-end servers (uvicorn, Celery worker) for the webhook and local Telegram tests.
+from tests.servers import (  # noqa: E402, F401
+    celery_worker,
+    eager_queued_server,
+    inline_server,
+    redis_env,
+    redis_queued_server,
+    test_db_env,
+)

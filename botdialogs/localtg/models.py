@@ -1,1 +1,139 @@
-"""Tables of the local Telegram emulator (chats, messages, webhooks)."""
+"""Tables of the local Telegram emulator: bots, their chats with simulated users, messages.
+
+All emulator state lives here (no process-local state), so any number of server processes
+on any host and port serve the same chats. Each chat has a ``revision`` counter: every
+change to one of its messages takes the next revision and stamps the message with it, so a
+chat page asks "what changed since revision N".
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class LocalBot(models.Model):
+    """A bot that talks to local Telegram, known by its local token."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="Name in BOTDIALOGS['BOTS'].")
+    token = models.CharField(max_length=255, unique=True)
+    bot_id = models.BigIntegerField("bot id")
+    webhook_url = models.URLField(
+        "webhook URL", max_length=1024, blank=True, default="", help_text="Set by setWebhook."
+    )
+    webhook_secret = models.CharField("webhook secret", max_length=256, blank=True, default="")
+    webhook_set = models.BooleanField(
+        "webhook set", default=False, help_text="Off: updates go to the default webhook URL."
+    )
+    allowed_updates = models.JSONField("allowed updates", null=True, blank=True)
+    rate_limited = models.BooleanField(
+        "enforce rate limits",
+        default=False,
+        help_text="Answer 429 over 1 message/s per chat or 30/s per bot.",
+    )
+    next_update_id = models.BigIntegerField("next update id", default=1)
+    bucket_tokens = models.FloatField(default=30.0, help_text="Per-bot send budget left.")
+    bucket_updated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "local bot"
+
+    def __str__(self) -> str:
+        return f"local bot {self.name}"
+
+
+class LocalChat(models.Model):
+    """A private chat between a local bot and a simulated user (chat id == user id)."""
+
+    bot = models.ForeignKey(LocalBot, on_delete=models.CASCADE, related_name="chats")
+    chat_id = models.BigIntegerField("chat id")
+    first_name = models.CharField("first name", max_length=255, default="User")
+    last_name = models.CharField("last name", max_length=255, blank=True, default="")
+    username = models.CharField(max_length=64, blank=True, default="")
+    language_code = models.CharField("language", max_length=16, blank=True, default="en")
+    blocked_bot = models.BooleanField(
+        "blocked the bot", default=False, help_text="The bot's sends get 403 while set."
+    )
+    revision = models.BigIntegerField(default=0, help_text="Last change in this chat.")
+    next_message_id = models.BigIntegerField("next message id", default=1)
+    bucket_tokens = models.FloatField(default=3.0, help_text="Per-chat send budget left.")
+    bucket_updated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "local chat"
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "chat_id"], name="localtg_chat_once_per_bot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} ({self.chat_id}) with {self.bot.name}"
+
+
+class LocalMessage(models.Model):
+    """One message in a local chat, as the bot or the user last left it."""
+
+    chat = models.ForeignKey(LocalChat, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.BigIntegerField("message id")
+    from_bot = models.BooleanField("sent by the bot", default=False)
+    text = models.TextField(blank=True, default="")
+    caption = models.TextField(blank=True, default="")
+    photo_file_id = models.CharField(max_length=255, blank=True, default="")
+    document_file_id = models.CharField(max_length=255, blank=True, default="")
+    reply_markup = models.JSONField("reply markup", null=True, blank=True)
+    callback_data = models.CharField(
+        max_length=255, blank=True, default="", help_text="For a button press: its data."
+    )
+    edit_count = models.PositiveIntegerField("edits", default=0)
+    is_deleted = models.BooleanField("deleted", default=False)
+    revision = models.BigIntegerField(help_text="Chat revision of the last change.")
+    date = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField("edited", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "local message"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat", "message_id"], name="localtg_message_id_per_chat"
+            )
+        ]
+        indexes = [models.Index(fields=["chat", "revision"], name="localtg_message_changes")]
+
+    def __str__(self) -> str:
+        who = "bot" if self.from_bot else "user"
+        return f"#{self.message_id} from {who}: {(self.text or self.caption)[:40]}"
+
+
+class LocalCallbackQuery(models.Model):
+    """A button press by a simulated user, and the bot's answer to it."""
+
+    query_id = models.CharField("query id", max_length=64, unique=True)
+    chat = models.ForeignKey(LocalChat, on_delete=models.CASCADE, related_name="callback_queries")
+    message_id = models.BigIntegerField("message id")
+    data = models.CharField(max_length=255)
+    answered = models.BooleanField(default=False)
+    answer_text = models.TextField("answer", blank=True, default="")
+    show_alert = models.BooleanField("alert", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "local callback query"
+
+    def __str__(self) -> str:
+        return f"press {self.data!r} on #{self.message_id}"
+
+
+class LocalFile(models.Model):
+    """A file a bot uploaded: kept so later sends can refer to it by file_id."""
+
+    file_id = models.CharField("file id", max_length=255, unique=True)
+    file_unique_id = models.CharField("file unique id", max_length=64)
+    kind = models.CharField(max_length=16, help_text='"photo" or "document".')
+    file_name = models.CharField("file name", max_length=255, blank=True, default="")
+    mime_type = models.CharField("MIME type", max_length=255, blank=True, default="")
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "local file"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.file_id}"

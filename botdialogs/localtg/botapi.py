@@ -1,0 +1,427 @@
+"""The Bot API side of local Telegram: what a bot's ``POST /localtg/bot<token>/<method>`` does.
+
+Each method is a sync function of ``(bot, params)`` that runs in one transaction and returns
+the Bot API ``result``, or raises :class:`BotApiError` with Telegram's code and description.
+Parameters arrive as aiogram sends them (form fields, JSON values as strings) or as a JSON
+body; :func:`call` normalises them first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from botdialogs.conf import get_settings
+from botdialogs.exceptions import BotDialogsError, UnknownBot
+from botdialogs.localtg.models import (
+    LocalBot,
+    LocalCallbackQuery,
+    LocalChat,
+    LocalFile,
+    LocalMessage,
+)
+from botdialogs.localtg.revisions import bump
+
+#: Parameters Telegram takes as JSON-serialised objects (aiogram sends them as strings).
+JSON_PARAMS = frozenset(
+    {"reply_markup", "entities", "caption_entities", "allowed_updates", "link_preview_options"}
+)
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+# Token buckets: Telegram lets a chat burst a little over 1 message/s, a bot ~30 messages/s.
+CHAT_RATE, CHAT_BURST = 1.0, 3.0
+BOT_RATE, BOT_BURST = 30.0, 30.0
+
+
+class BotApiError(BotDialogsError):
+    """A Bot API error answer: ``{"ok": false, "error_code": ..., "description": ...}``."""
+
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+    def as_json(self) -> dict[str, Any]:
+        """The error as Telegram spells it."""
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
+        }
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+def local_bot_for_token(token: str) -> LocalBot:
+    """The LocalBot of a local token ``<local_bot_id>:local-<name>``; 401 for any other."""
+    from botdialogs.bots import bot_token, local_bot_id
+
+    _, _, secret = token.partition(":")
+    name = secret.removeprefix("local-")
+    try:
+        known = get_settings().bot(name).is_local and bot_token(name) == token
+    except UnknownBot:
+        known = False
+    if not known or not secret.startswith("local-"):
+        raise BotApiError(401, "Unauthorized")
+    bot, _ = LocalBot.objects.get_or_create(
+        name=name, defaults={"token": token, "bot_id": local_bot_id(name)}
+    )
+    return bot
+
+
+def normalise(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Decode the JSON-valued parameters aiogram sends as form strings."""
+    result = dict(params)
+    for key in JSON_PARAMS & result.keys():
+        if isinstance(result[key], str):
+            try:
+                result[key] = json.loads(result[key])
+            except ValueError:
+                raise BotApiError(400, f"Bad Request: can't parse {key} JSON object") from None
+    return result
+
+
+def _int(params: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(params[key])
+    except KeyError:
+        raise BotApiError(400, f"Bad Request: {key} is empty") from None
+    except (TypeError, ValueError):
+        raise BotApiError(400, f"Bad Request: invalid {key} specified") from None
+
+
+def _flag(params: Mapping[str, Any], key: str) -> bool:
+    value = params.get(key, False)
+    return value in (True, "true", "True", "1", 1)
+
+
+def bot_user(bot: LocalBot) -> dict[str, Any]:
+    """The bot as a Telegram User object."""
+    return {
+        "id": bot.bot_id,
+        "is_bot": True,
+        "first_name": bot.name.replace("_", " ").title(),
+        "username": f"{bot.name}_local_bot",
+    }
+
+
+def chat_json(chat: LocalChat) -> dict[str, Any]:
+    """A private Chat object."""
+    data = {"id": chat.chat_id, "type": "private", "first_name": chat.first_name}
+    if chat.username:
+        data["username"] = chat.username
+    return data
+
+
+def user_json(chat: LocalChat) -> dict[str, Any]:
+    """The chat's simulated user as a User object."""
+    data = {
+        "id": chat.chat_id,
+        "is_bot": False,
+        "first_name": chat.first_name,
+        "language_code": chat.language_code,
+    }
+    if chat.last_name:
+        data["last_name"] = chat.last_name
+    if chat.username:
+        data["username"] = chat.username
+    return data
+
+
+def _timestamp(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def message_json(message: LocalMessage) -> dict[str, Any]:
+    """A Message object as the Bot API returns it."""
+    chat = message.chat
+    data: dict[str, Any] = {
+        "message_id": message.message_id,
+        "date": _timestamp(message.date),
+        "chat": chat_json(chat),
+        "from": bot_user(chat.bot) if message.from_bot else user_json(chat),
+    }
+    if message.text:
+        data["text"] = message.text
+    if message.caption:
+        data["caption"] = message.caption
+    if message.photo_file_id:
+        unique = message.photo_file_id[-16:]
+        data["photo"] = [
+            {"file_id": message.photo_file_id, "file_unique_id": unique, "width": 1, "height": 1}
+        ]
+    if message.document_file_id:
+        unique = message.document_file_id[-16:]
+        data["document"] = {"file_id": message.document_file_id, "file_unique_id": unique}
+    if message.reply_markup:
+        data["reply_markup"] = message.reply_markup
+    if message.edited_at:
+        data["edit_date"] = _timestamp(message.edited_at)
+    return data
+
+
+def _chat(bot: LocalBot, params: Mapping[str, Any]) -> LocalChat:
+    chat_id = _int(params, "chat_id")
+    chat = LocalChat.objects.select_for_update().filter(bot=bot, chat_id=chat_id).first()
+    if chat is None:
+        raise BotApiError(400, "Bad Request: chat not found")
+    if chat.blocked_bot:
+        raise BotApiError(403, "Forbidden: bot was blocked by the user")
+    return chat
+
+
+def _take_token(holder: LocalBot | LocalChat, rate: float, burst: float) -> int | None:
+    """Spend one send from ``holder``'s bucket; the seconds to wait if it is empty."""
+    now = timezone.now()
+    tokens = holder.bucket_tokens
+    if holder.bucket_updated is not None:
+        tokens = min(burst, tokens + (now - holder.bucket_updated).total_seconds() * rate)
+    if tokens < 1:
+        return max(1, math.ceil((1 - tokens) / rate))
+    holder.bucket_tokens = tokens - 1
+    holder.bucket_updated = now
+    holder.save(update_fields=["bucket_tokens", "bucket_updated"])
+    return None
+
+
+def _check_rate(bot: LocalBot, chat: LocalChat) -> None:
+    if not bot.rate_limited:
+        return
+    locked_bot = LocalBot.objects.select_for_update().get(pk=bot.pk)
+    for holder, rate, burst in ((locked_bot, BOT_RATE, BOT_BURST), (chat, CHAT_RATE, CHAT_BURST)):
+        wait = _take_token(holder, rate, burst)
+        if wait is not None:
+            raise BotApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+
+
+def _new_bot_message(bot: LocalBot, params: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    chat = _chat(bot, params)
+    _check_rate(bot, chat)
+    message_id = chat.next_message_id
+    chat.next_message_id += 1
+    chat.save(update_fields=["next_message_id"])
+    message = LocalMessage.objects.create(
+        chat=chat,
+        message_id=message_id,
+        from_bot=True,
+        reply_markup=params.get("reply_markup") or None,
+        revision=bump(chat),
+        **fields,
+    )
+    return message_json(message)
+
+
+def _file_id(params: Mapping[str, Any], key: str, files: Mapping[str, Any]) -> str:
+    """A file_id for ``params[key]``: given as is, or minted for an upload."""
+    value = params.get(key)
+    if not value:
+        raise BotApiError(400, f"Bad Request: there is no {key} in the request")
+    value = str(value)
+    if not value.startswith("attach://"):
+        return value
+    upload = files.get(value.removeprefix("attach://"))
+    if upload is None:
+        raise BotApiError(400, f"Bad Request: wrong file identifier for {key}")
+    file_id = f"local-{key}-{secrets.token_urlsafe(18)}"
+    LocalFile.objects.create(
+        file_id=file_id,
+        file_unique_id=file_id[-16:],
+        kind=key,
+        file_name=getattr(upload, "name", "") or "",
+        mime_type=getattr(upload, "content_type", "") or "",
+        size=getattr(upload, "size", 0) or 0,
+    )
+    return file_id
+
+
+def _edited_message(bot: LocalBot, params: Mapping[str, Any]) -> LocalMessage:
+    if params.get("inline_message_id"):
+        raise BotApiError(400, "Bad Request: inline messages are not emulated")
+    chat = _chat(bot, params)
+    message = LocalMessage.objects.filter(
+        chat=chat, message_id=_int(params, "message_id"), is_deleted=False
+    ).first()
+    if message is None or not message.from_bot:
+        raise BotApiError(400, "Bad Request: message to edit not found")
+    return message
+
+
+def _save_edit(message: LocalMessage, changes: dict[str, Any]) -> dict[str, Any]:
+    if all(getattr(message, field) == value for field, value in changes.items()):
+        raise BotApiError(400, NOT_MODIFIED)
+    for field, value in changes.items():
+        setattr(message, field, value)
+    message.edit_count += 1
+    message.edited_at = timezone.now()
+    message.revision = bump(message.chat)
+    message.save()
+    return message_json(message)
+
+
+# -- methods ------------------------------------------------------------------------------------
+def get_me(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """getMe."""
+    return {**bot_user(bot), "can_join_groups": False, "can_read_all_group_messages": False}
+
+
+def send_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """sendMessage."""
+    text = str(params.get("text") or "")
+    if not text:
+        raise BotApiError(400, "Bad Request: message text is empty")
+    return _new_bot_message(bot, params, text=text)
+
+
+def send_photo(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """sendPhoto (by file_id or upload)."""
+    file_id = _file_id(params, "photo", files)
+    return _new_bot_message(
+        bot, params, photo_file_id=file_id, caption=str(params.get("caption") or "")
+    )
+
+
+def send_document(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """sendDocument (by file_id or upload)."""
+    file_id = _file_id(params, "document", files)
+    return _new_bot_message(
+        bot, params, document_file_id=file_id, caption=str(params.get("caption") or "")
+    )
+
+
+def edit_message_text(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """editMessageText."""
+    message = _edited_message(bot, params)
+    text = str(params.get("text") or "")
+    if not text:
+        raise BotApiError(400, "Bad Request: message text is empty")
+    if not message.text:
+        raise BotApiError(400, "Bad Request: there is no text in the message to edit")
+    markup = params.get("reply_markup") or None
+    return _save_edit(message, {"text": text, "reply_markup": markup})
+
+
+def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """editMessageCaption."""
+    message = _edited_message(bot, params)
+    if not (message.photo_file_id or message.document_file_id):
+        raise BotApiError(400, "Bad Request: there is no caption in the message to edit")
+    caption = str(params.get("caption") or "")
+    return _save_edit(message, {"caption": caption, "reply_markup": params.get("reply_markup")})
+
+
+def edit_message_reply_markup(
+    bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]
+) -> Any:
+    """editMessageReplyMarkup (no reply_markup removes the keyboard)."""
+    message = _edited_message(bot, params)
+    return _save_edit(message, {"reply_markup": params.get("reply_markup") or None})
+
+
+def delete_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """deleteMessage."""
+    chat = _chat(bot, params)
+    message = LocalMessage.objects.filter(
+        chat=chat, message_id=_int(params, "message_id"), is_deleted=False
+    ).first()
+    if message is None:
+        raise BotApiError(400, "Bad Request: message to delete not found")
+    message.is_deleted = True
+    message.revision = bump(chat)
+    message.save(update_fields=["is_deleted", "revision"])
+    return True
+
+
+def answer_callback_query(
+    bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]
+) -> Any:
+    """answerCallbackQuery."""
+    query = LocalCallbackQuery.objects.filter(
+        query_id=str(params.get("callback_query_id") or ""), chat__bot=bot
+    ).first()
+    if query is None or query.answered:
+        raise BotApiError(
+            400,
+            "Bad Request: query is too old and response timeout expired or query ID is invalid",
+        )
+    query.answered = True
+    query.answer_text = str(params.get("text") or "")
+    query.show_alert = _flag(params, "show_alert")
+    query.save(update_fields=["answered", "answer_text", "show_alert"])
+    return True
+
+
+def set_webhook(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """setWebhook: where local Telegram delivers this bot's updates."""
+    url = str(params.get("url") or "")
+    bot.webhook_url = url
+    bot.webhook_set = bool(url)
+    bot.webhook_secret = str(params.get("secret_token") or "")
+    bot.allowed_updates = params.get("allowed_updates")
+    bot.save(update_fields=["webhook_url", "webhook_set", "webhook_secret", "allowed_updates"])
+    return True
+
+
+def delete_webhook(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """deleteWebhook: back to the default webhook URL of this server."""
+    bot.webhook_url = ""
+    bot.webhook_set = False
+    bot.webhook_secret = ""
+    bot.save(update_fields=["webhook_url", "webhook_set", "webhook_secret"])
+    return True
+
+
+def get_webhook_info(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """getWebhookInfo."""
+    info: dict[str, Any] = {
+        "url": bot.webhook_url,
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+    }
+    if bot.allowed_updates is not None:
+        info["allowed_updates"] = bot.allowed_updates
+    return info
+
+
+Method = Callable[[LocalBot, Mapping[str, Any], Mapping[str, Any]], Any]
+METHODS: dict[str, Method] = {
+    "getme": get_me,
+    "sendmessage": send_message,
+    "sendphoto": send_photo,
+    "senddocument": send_document,
+    "editmessagetext": edit_message_text,
+    "editmessagecaption": edit_message_caption,
+    "editmessagereplymarkup": edit_message_reply_markup,
+    "deletemessage": delete_message,
+    "answercallbackquery": answer_callback_query,
+    "setwebhook": set_webhook,
+    "deletewebhook": delete_webhook,
+    "getwebhookinfo": get_webhook_info,
+}
+
+
+def call(
+    token: str, method: str, params: Mapping[str, Any], files: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run one Bot API call; returns the whole response body (``ok`` true or false)."""
+    function = METHODS.get(method.lower())
+    try:
+        if function is None:
+            raise BotApiError(404, "Not Found: method not found")
+        with transaction.atomic():
+            bot = local_bot_for_token(token)
+            result = function(bot, normalise(params), files or {})
+    except BotApiError as error:
+        return error.as_json()
+    return {"ok": True, "result": result}

@@ -1,0 +1,215 @@
+"""The user side of local Telegram: simulated users write, press buttons and read their chat.
+
+What a user does becomes a real Telegram Update that is POSTed to the bot's webhook URL
+(:mod:`botdialogs.localtg.delivery`), exactly as Telegram would: the bot under test runs its
+real webhook path. Reading a chat returns what the bot showed, with every message's
+revision so a page can poll for changes only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from botdialogs.conf import get_settings
+from botdialogs.exceptions import BotDialogsError, UnknownBot
+from botdialogs.localtg import delivery
+from botdialogs.localtg.botapi import local_bot_for_token, message_json, user_json
+from botdialogs.localtg.models import LocalBot, LocalCallbackQuery, LocalChat, LocalMessage
+from botdialogs.localtg.revisions import bump
+
+
+class ChatError(BotDialogsError, ValueError):
+    """A user action local Telegram cannot do (no such button, message or chat)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one user action: the update sent and the webhook's HTTP status."""
+
+    update: dict[str, Any]
+    status: int
+    message_id: int
+
+
+def local_bot(bot_name: str) -> LocalBot:
+    """The LocalBot row of a configured bot without a token (made on first use)."""
+    from botdialogs.bots import bot_token
+
+    if not get_settings().bot(bot_name).is_local:
+        raise UnknownBot(f"Bot {bot_name!r} has a real token: local Telegram does not serve it")
+    return local_bot_for_token(bot_token(bot_name))
+
+
+def _chat(bot: LocalBot, chat_id: int, profile: dict[str, str] | None = None) -> LocalChat:
+    chat, created = LocalChat.objects.select_for_update().get_or_create(
+        bot=bot, chat_id=chat_id, defaults=profile or {}
+    )
+    if profile and not created:
+        changed = [key for key, value in profile.items() if getattr(chat, key) != value]
+        for key in changed:
+            setattr(chat, key, profile[key])
+        if changed:
+            chat.save(update_fields=changed)
+    return chat
+
+
+def _next_update_id(bot: LocalBot) -> int:
+    locked = LocalBot.objects.select_for_update().get(pk=bot.pk)
+    update_id = locked.next_update_id
+    locked.next_update_id += 1
+    locked.save(update_fields=["next_update_id"])
+    return update_id
+
+
+def record_user_message(
+    bot_name: str, chat_id: int, text: str, profile: dict[str, str] | None = None
+) -> tuple[dict[str, Any], int]:
+    """Store a user's text message; returns the Update that carries it and its message id."""
+    with transaction.atomic():
+        bot = local_bot(bot_name)
+        chat = _chat(bot, chat_id, profile)
+        # Writing to a bot unblocks it, as in Telegram.
+        chat.blocked_bot = False
+        message_id = chat.next_message_id
+        chat.next_message_id += 1
+        chat.save(update_fields=["blocked_bot", "next_message_id"])
+        message = LocalMessage.objects.create(
+            chat=chat, message_id=message_id, text=text, revision=bump(chat)
+        )
+        update = {"update_id": _next_update_id(bot), "message": message_json(message)}
+    return update, message_id
+
+
+def find_button(
+    chat: LocalChat, text: str | None = None, data: str | None = None, message_id: int | None = None
+) -> tuple[LocalMessage, str]:
+    """The newest bot message with an inline button labelled ``text`` (or with ``data``)."""
+    messages = LocalMessage.objects.filter(chat=chat, from_bot=True, is_deleted=False)
+    if message_id is not None:
+        messages = messages.filter(message_id=message_id)
+    for message in messages.exclude(reply_markup=None).order_by("-message_id"):
+        for row in (message.reply_markup or {}).get("inline_keyboard", []):
+            for button in row:
+                if "callback_data" not in button:
+                    continue
+                if (text is not None and button.get("text") == text) or (
+                    data is not None and button["callback_data"] == data
+                ):
+                    return message, button["callback_data"]
+    raise ChatError(f"No button {text or data!r} in chat {chat.chat_id}")
+
+
+def record_press(
+    bot_name: str,
+    chat_id: int,
+    text: str | None = None,
+    data: str | None = None,
+    message_id: int | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Store a press on an inline button; returns the Update carrying the callback query."""
+    with transaction.atomic():
+        bot = local_bot(bot_name)
+        chat = LocalChat.objects.select_for_update().filter(bot=bot, chat_id=chat_id).first()
+        if chat is None:
+            raise ChatError(f"No chat {chat_id} with bot {bot_name!r}")
+        message, callback_data = find_button(chat, text=text, data=data, message_id=message_id)
+        query = LocalCallbackQuery.objects.create(
+            query_id=secrets.token_hex(8),
+            chat=chat,
+            message_id=message.message_id,
+            data=callback_data,
+        )
+        update = {
+            "update_id": _next_update_id(bot),
+            "callback_query": {
+                "id": query.query_id,
+                "from": user_json(chat),
+                "message": message_json(message),
+                "chat_instance": str(chat.chat_id),
+                "data": callback_data,
+            },
+        }
+    return update, message.message_id
+
+
+def message_view(message: LocalMessage) -> dict[str, Any]:
+    """A message as the chat page and the test kit read it."""
+    keyboard = (message.reply_markup or {}).get("inline_keyboard", [])
+    return {
+        "message_id": message.message_id,
+        "from_bot": message.from_bot,
+        "text": message.text,
+        "caption": message.caption,
+        "photo": message.photo_file_id,
+        "document": message.document_file_id,
+        "buttons": [[button.get("text", "") for button in row] for row in keyboard],
+        "reply_markup": message.reply_markup,
+        "edit_count": message.edit_count,
+        "deleted": message.is_deleted,
+        "revision": message.revision,
+        "date": message.date.isoformat(),
+    }
+
+
+def read_chat(bot_name: str, chat_id: int, since: int = 0) -> dict[str, Any]:
+    """The chat's revision and its messages changed after revision ``since`` (all for 0)."""
+    bot = local_bot(bot_name)
+    chat = LocalChat.objects.filter(bot=bot, chat_id=chat_id).first()
+    if chat is None:
+        return {"revision": 0, "messages": [], "callback_answers": []}
+    messages = LocalMessage.objects.filter(chat=chat, revision__gt=since).order_by("message_id")
+    answers = LocalCallbackQuery.objects.filter(chat=chat, answered=True).order_by("pk")
+    return {
+        "revision": chat.revision,
+        "blocked": chat.blocked_bot,
+        "messages": [message_view(message) for message in messages],
+        "callback_answers": [
+            {"data": a.data, "text": a.answer_text, "show_alert": a.show_alert} for a in answers
+        ],
+    }
+
+
+def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> None:
+    """Make the simulated user block (or unblock) the bot: its sends then get 403."""
+    with transaction.atomic():
+        chat = _chat(local_bot(bot_name), chat_id)
+        chat.blocked_bot = blocked
+        chat.save(update_fields=["blocked_bot"])
+
+
+def set_rate_limited(bot_name: str, enabled: bool) -> None:
+    """Switch Telegram's flood limits (429 answers) on or off for one local bot."""
+    with transaction.atomic():
+        bot = LocalBot.objects.select_for_update().get(pk=local_bot(bot_name).pk)
+        bot.rate_limited = enabled
+        bot.bucket_tokens, bot.bucket_updated = 30.0, timezone.now()
+        bot.save(update_fields=["rate_limited", "bucket_tokens", "bucket_updated"])
+        LocalChat.objects.filter(bot=bot).update(bucket_tokens=3.0, bucket_updated=None)
+
+
+async def send_message(
+    bot_name: str, chat_id: int, text: str, profile: dict[str, str] | None = None
+) -> Delivery:
+    """A simulated user writes ``text``; returns after the bot's webhook answered."""
+    update, message_id = await sync_to_async(record_user_message)(bot_name, chat_id, text, profile)
+    status = await delivery.deliver(bot_name, update)
+    return Delivery(update=update, status=status, message_id=message_id)
+
+
+async def press_button(
+    bot_name: str,
+    chat_id: int,
+    text: str | None = None,
+    data: str | None = None,
+    message_id: int | None = None,
+) -> Delivery:
+    """A simulated user presses a button (by its text or callback data)."""
+    update, pressed = await sync_to_async(record_press)(bot_name, chat_id, text, data, message_id)
+    status = await delivery.deliver(bot_name, update)
+    return Delivery(update=update, status=status, message_id=pressed)

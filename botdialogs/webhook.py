@@ -1,0 +1,182 @@
+"""Webhook handling: accept one Telegram delivery, take its update_id once, process it.
+
+The view (:func:`botdialogs.views.webhook`) only translates HTTP; everything here is plain
+async code that tests call directly:
+
+- :func:`accept_update` checks the secret, the size and the shape of a delivery and raises
+  :class:`~botdialogs.exceptions.WebhookForbidden`, :class:`~botdialogs.exceptions.UpdateTooLarge`,
+  :class:`~botdialogs.exceptions.BadUpdate` or :class:`~botdialogs.exceptions.UnknownBot`
+  before anything is stored;
+- :func:`take_update_id` inserts the :class:`~botdialogs.models.ProcessedUpdate` row that
+  makes a second delivery a no-op (the unique constraint, not a lookup, decides);
+- :func:`process_update` feeds the bot's Dispatcher and returns what may go back in the
+  webhook response (aiogram's "reply in webhook response");
+- :func:`handle_delivery` strings them together and picks inline or queued mode.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError
+from django.utils import timezone
+from pydantic import ValidationError
+
+from botdialogs.bots import get_bot, get_dispatcher
+from botdialogs.conf import get_settings
+from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden
+from botdialogs.models import ProcessedUpdate
+
+logger = logging.getLogger("botdialogs.webhook")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def check_secret(bot_name: str, given: str | None) -> None:
+    """Raise WebhookForbidden unless ``given`` is the bot's secret (when it has one)."""
+    expected = get_settings().bot(bot_name).webhook_secret
+    if not expected:
+        return
+    # Constant time: the comparison must not tell an attacker how much of a guess was right.
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise WebhookForbidden(f"Wrong or missing {SECRET_HEADER} for bot {bot_name!r}")
+
+
+def check_declared_size(content_length: str | None) -> None:
+    """Raise UpdateTooLarge (or BadUpdate) from the Content-Length header, before reading."""
+    if not content_length:
+        return
+    try:
+        declared = int(content_length)
+    except ValueError:
+        raise BadUpdate(f"Content-Length {content_length!r} is not a number") from None
+    if declared > get_settings().webhook_max_body_bytes:
+        raise UpdateTooLarge(f"Content-Length {declared} is over WEBHOOK_MAX_BODY_BYTES")
+
+
+def parse_update(body: bytes) -> dict[str, Any]:
+    """The raw update dict of a webhook body; raises UpdateTooLarge or BadUpdate."""
+    limit = get_settings().webhook_max_body_bytes
+    if len(body) > limit:
+        # The header can lie (or be absent with chunked encoding): count what arrived.
+        raise UpdateTooLarge(f"Body of {len(body)} bytes is over WEBHOOK_MAX_BODY_BYTES")
+    try:
+        raw = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadUpdate(f"Body is not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise BadUpdate("Body is not a JSON object")
+    try:
+        Update.model_validate(raw)
+    except ValidationError as error:
+        raise BadUpdate(f"Body is not a Telegram Update: {error.error_count()} errors") from None
+    if isinstance(raw.get("update_id"), bool):
+        raise BadUpdate("update_id must be an integer")
+    return raw
+
+
+def accept_update(
+    bot_name: str, secret: str | None, content_length: str | None, body: bytes
+) -> dict[str, Any]:
+    """Every check of a delivery, in the order a client learns of them; nothing is stored."""
+    get_settings().bot(bot_name)  # UnknownBot first: an unknown bot has no secret to check
+    check_secret(bot_name, secret)
+    check_declared_size(content_length)
+    return parse_update(body)
+
+
+async def take_update_id(bot_name: str, update_id: int) -> bool:
+    """Record ``update_id`` as taken by the bot; False if it already was (a redelivery).
+
+    Race-safe: two deliveries insert, the unique constraint lets one through. A row older
+    than ``UPDATE_ID_TTL`` no longer counts; one conditional UPDATE gives it to one taker.
+    """
+    now = timezone.now()
+    try:
+        await ProcessedUpdate.objects.acreate(
+            bot_name=bot_name, update_id=update_id, received_at=now
+        )
+    except IntegrityError:
+        cutoff = now - timedelta(seconds=get_settings().update_id_ttl)
+        revived = await ProcessedUpdate.objects.filter(
+            bot_name=bot_name, update_id=update_id, received_at__lt=cutoff
+        ).aupdate(received_at=now)
+        return revived == 1
+    return True
+
+
+def delete_expired_updates() -> int:
+    """Delete ProcessedUpdate rows older than ``UPDATE_ID_TTL``; returns how many.
+
+    Sync on purpose: it is meant for ``botdialogs.cleanup`` and Celery beat.
+    """
+    cutoff = timezone.now() - timedelta(seconds=get_settings().update_id_ttl)
+    deleted, _ = ProcessedUpdate.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+async def process_update(bot_name: str, raw_update: dict[str, Any]) -> dict[str, Any] | None:
+    """Feed one raw update to the bot's Dispatcher; never raises for a handler's failure.
+
+    Returns the webhook response body when a handler returned a Bot API method that can
+    travel in the response (``{"method": "sendMessage", ...}``), else None. A handler's
+    exception is logged with the bot and update id and swallowed: Telegram would otherwise
+    redeliver the update forever (and the update_id row drops the redelivery anyway).
+    """
+    bot = get_bot(bot_name)
+    dispatcher = get_dispatcher(bot_name)
+    update_id = raw_update.get("update_id")
+    try:
+        update = Update.model_validate(raw_update, context={"bot": bot})
+        result = await dispatcher.feed_webhook_update(bot, update)
+    except Exception:  # a handler's bug must not turn into endless Telegram retries
+        logger.exception("Update %s of bot %r failed in its handler", update_id, bot_name)
+        return None
+    if isinstance(result, TelegramMethod):
+        return await _method_response(bot, dispatcher_call=result)
+    return None
+
+
+async def _method_response(bot: Bot, dispatcher_call: TelegramMethod[Any]) -> dict[str, Any] | None:
+    """The JSON webhook reply for a returned method, or None after calling it directly."""
+    files: dict[str, Any] = {}
+    payload: dict[str, Any] = {"method": dispatcher_call.__api_method__}
+    for key, value in dispatcher_call.model_dump(warnings=False).items():
+        prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+        if prepared is not None:
+            payload[key] = prepared
+    if files:
+        # An upload cannot ride in a JSON response: make the call ourselves.
+        await bot(dispatcher_call)
+        return None
+    return payload
+
+
+async def handle_delivery(bot_name: str, raw_update: dict[str, Any]) -> dict[str, Any]:
+    """Take the update once and process it in the bot's mode; returns the response body."""
+    if not await take_update_id(bot_name, raw_update["update_id"]):
+        logger.info(
+            "Update %s of bot %r delivered again: dropped", raw_update["update_id"], bot_name
+        )
+        return {}
+    if get_settings().bot(bot_name).mode == "queued":
+        await enqueue_update(bot_name, raw_update)
+        return {}
+    return await process_update(bot_name, raw_update) or {}
+
+
+async def enqueue_update(bot_name: str, raw_update: dict[str, Any]) -> None:
+    """Hand the update to the Celery task (run in-process when Celery is eager)."""
+    from botdialogs.tasks import process_update as task
+
+    # delay() talks to the broker (or runs the task eagerly, which crosses back to async via
+    # run_async): both are sync and must leave this event loop's thread.
+    await sync_to_async(task.delay)(bot_name, raw_update)

@@ -1,0 +1,244 @@
+"""The webhook endpoint, end to end on a real ASGI server with local Telegram behind it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiogram import F, Router
+from aiogram.methods import SendMessage
+from aiogram.types import Message
+from django.test import override_settings
+from django.utils import timezone
+
+from botdialogs import webhook
+from botdialogs.exceptions import BadUpdate, UpdateTooLarge
+from botdialogs.localtg.models import LocalMessage
+from botdialogs.models import DialogStack, ProcessedUpdate, TelegramChat
+from botdialogs.testing import AsgiServer, LocalTelegram, wait_until
+from tests.fakes import message_update
+from tests.servers import WEBHOOK_SECRET
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+) -> tuple[int, Any]:
+    """Send raw bytes; returns (status, parsed JSON body or None)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, content = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, content = error.code, error.read()
+    try:
+        return status, json.loads(content)
+    except ValueError:
+        return status, None
+
+
+def hook(server: AsgiServer, name: str = "default") -> str:
+    return f"{server.url}/bots/{name}/webhook/"
+
+
+# The test process's own settings (the servers get WEBHOOK_SECRET from their environment).
+WEBHOOK_SECRET_OF_SETTINGS = None
+SECRET = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
+
+
+def stored_rows() -> int:
+    return (
+        ProcessedUpdate.objects.count()
+        + TelegramChat.objects.count()
+        + DialogStack.objects.count()
+        + LocalMessage.objects.count()
+    )
+
+
+def test_start_and_button_press_go_through_the_webhook(inline_server: AsgiServer) -> None:
+    chat = LocalTelegram(inline_server.url).chat(user_id=5001, first_name="Ann")
+    assert chat.send("/start")["webhook_status"] == 200
+    menu = chat.wait_for_text("Hello, Ann! What would you like to do?")
+    assert menu.buttons == [["Order food"]]
+
+    chat.press("Order food")
+    hungry = chat.wait_for_text("Are you hungry?")
+    assert hungry.buttons == [["Yes", "No"]]
+    assert chat.read()["callback_answers"], "the press was answered"
+
+    chat.press("No")
+    chat.wait_for_text("Come back when you are hungry!")
+    assert ProcessedUpdate.objects.filter(bot_name="default").count() == 3
+    assert TelegramChat.objects.filter(chat_id=5001, first_name="Ann").exists()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Content-Type": "application/json"}, b'{"update_id": 1}', 403),
+        ({**SECRET, "X-Telegram-Bot-Api-Secret-Token": "wrong"}, b'{"update_id": 1}', 403),
+        (SECRET, b"not json", 400),
+        (SECRET, b"[1, 2]", 400),
+        (SECRET, b'{"message": {"text": "no update id"}}', 400),
+        (SECRET, b'{"update_id": "abc"}', 400),
+        (SECRET, b'{"update_id": 7, "message": {"text": "no chat"}}', 400),
+        (SECRET, b"\xff\xfe", 400),
+        (SECRET, b'{"update_id": 1, "pad": "' + b"x" * 1_100_000 + b'"}', 413),
+    ],
+    ids=[
+        "no-secret",
+        "wrong-secret",
+        "not-json",
+        "not-object",
+        "no-update-id",
+        "bad-update-id",
+        "bad-message",
+        "not-utf8",
+        "too-large",
+    ],
+)
+def test_bad_requests_are_refused_and_store_nothing(
+    inline_server: AsgiServer, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    assert post(hook(inline_server), body, headers)[0] == status
+    assert stored_rows() == 0
+
+
+def test_unknown_bot_and_other_methods(inline_server: AsgiServer) -> None:
+    body = json.dumps(message_update(5002, "/start")).encode()
+    assert post(hook(inline_server, "nobody"), body, SECRET)[0] == 404
+    assert post(hook(inline_server), b"", {}, method="GET")[0] == 405
+    assert post(hook(inline_server), body, SECRET, method="PUT")[0] == 405
+    assert stored_rows() == 0
+
+
+def test_size_is_checked_from_the_header_and_from_the_body() -> None:
+    small = b'{"update_id": 1}'
+    with pytest.raises(UpdateTooLarge):  # the header alone is enough to refuse
+        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, str(10**9), small)
+    with pytest.raises(UpdateTooLarge):  # a header that lies is caught by the real length
+        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, "16", b" " * 2_000_000)
+    with pytest.raises(BadUpdate):
+        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, "many", small)
+    assert webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, None, small) == {
+        "update_id": 1
+    }
+
+
+def test_a_duplicate_update_id_is_processed_once(inline_server: AsgiServer) -> None:
+    telegram = LocalTelegram(inline_server.url)
+    chat = telegram.chat(user_id=5003, first_name="Bo")
+    chat.send("hi")  # makes the chat exist in local Telegram
+    chat.wait_for_text("Hello, Bo! What would you like to do?")
+    before = len(chat.bot_messages())
+
+    update = message_update(5003, "/start")
+    update["message"]["chat"]["first_name"] = "Bo"
+    body = json.dumps(update).encode()
+    assert post(hook(inline_server), body, SECRET)[0] == 200
+    assert post(hook(inline_server), body, SECRET)[0] == 200
+    assert ProcessedUpdate.objects.filter(update_id=update["update_id"]).count() == 1
+    # One more menu for the one processed update, not two.
+    assert len(LocalMessage.objects.filter(chat__chat_id=5003, from_bot=True)) == before + 1
+
+
+def test_a_failing_send_is_answered_200_and_not_retried(inline_server: AsgiServer) -> None:
+    # A private message from a chat local Telegram never saw: the bot's sendMessage fails.
+    update = message_update(5004, "/start")
+    body = json.dumps(update).encode()
+    assert post(hook(inline_server), body, SECRET) == (200, {})
+    assert post(hook(inline_server), body, SECRET) == (200, {})
+    assert ProcessedUpdate.objects.filter(update_id=update["update_id"]).count() == 1
+
+
+def replying_router() -> Router:
+    """A bot whose handlers answer in the webhook response, or fail."""
+    router = Router()
+
+    @router.message(F.text == "boom")
+    async def boom(message: Message) -> None:
+        raise RuntimeError("handler bug")
+
+    @router.message()
+    async def echo(message: Message) -> SendMessage:
+        return message.answer(f"echo: {message.text}")
+
+    return router
+
+
+REPLYING = {"BOTS": {"echo": {"ROUTER": "tests.test_webhook.replying_router"}}}
+
+
+@override_settings(BOTDIALOGS=REPLYING)
+async def test_a_returned_method_becomes_the_webhook_response() -> None:
+    reply = await webhook.process_update("echo", message_update(77, "hi"))
+    assert reply is not None
+    assert reply["method"] == "sendMessage"
+    assert (reply["chat_id"], reply["text"]) == (77, "echo: hi")
+    json.dumps(reply)  # it must travel as JSON
+
+
+@override_settings(BOTDIALOGS=REPLYING)
+async def test_a_handler_exception_is_logged_with_bot_and_update_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    update = message_update(78, "boom")
+    with caplog.at_level(logging.ERROR, logger="botdialogs.webhook"):
+        assert await webhook.process_update("echo", update) is None
+    assert f"Update {update['update_id']} of bot 'echo' failed" in caplog.text
+
+
+async def test_take_update_id_is_once_and_expires(transactional_db: None) -> None:
+    assert await webhook.take_update_id("default", 42)
+    assert not await webhook.take_update_id("default", 42)
+    assert await webhook.take_update_id("other", 42)
+    old = timezone.now() - timedelta(days=2)
+    await ProcessedUpdate.objects.filter(update_id=42).aupdate(received_at=old)
+    assert await webhook.take_update_id("default", 42)  # an expired record no longer counts
+    assert not await webhook.take_update_id("default", 42)
+
+
+def test_delete_expired_updates() -> None:
+    ProcessedUpdate.objects.create(bot_name="default", update_id=1)
+    ProcessedUpdate.objects.create(
+        bot_name="default", update_id=2, received_at=timezone.now() - timedelta(hours=2)
+    )
+    with override_settings(BOTDIALOGS={**_demo_settings(), "UPDATE_ID_TTL": 3600}):
+        assert webhook.delete_expired_updates() == 1
+    assert list(ProcessedUpdate.objects.values_list("update_id", flat=True)) == [1]
+
+
+def _demo_settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    return dict(settings.BOTDIALOGS)
+
+
+def test_queued_mode_runs_the_task_in_process_without_a_broker(
+    eager_queued_server: AsgiServer,
+) -> None:
+    chat = LocalTelegram(eager_queued_server.url).chat(user_id=5005, first_name="Cy")
+    chat.send("/start")
+    chat.wait_for_text("Hello, Cy! What would you like to do?")
+    chat.press("Order food")
+    chat.wait_for_text("Are you hungry?")
+
+
+def test_queued_mode_through_a_celery_worker(
+    redis_queued_server: AsgiServer, celery_worker: None
+) -> None:
+    chat = LocalTelegram(redis_queued_server.url).chat(user_id=5006, first_name="Di")
+    assert chat.send("/start")["webhook_status"] == 200  # answered before processing
+    chat.wait_for_text("Hello, Di! What would you like to do?", timeout=60)
+    chat.press("Order food")
+    chat.wait_for_text("Are you hungry?", timeout=30)
+    wait_until(lambda: ProcessedUpdate.objects.count() == 2)
