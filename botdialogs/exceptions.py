@@ -35,3 +35,10 @@ class WebhookForbidden(BotDialogsError, PermissionError):
 
 class UpdateTooLarge(BadUpdate):
     """A webhook body over ``WEBHOOK_MAX_BODY_BYTES`` (answered 413)."""
+
+
+class BadBackgroundAction(BotDialogsError, ValueError):
+    """A background action that cannot be performed: bad shape, unknown bot or unknown state.
+
+    Never retried: the same action would fail the same way.
+    """

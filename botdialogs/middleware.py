@@ -13,6 +13,8 @@ it) resets the user's stack; a press on a button whose dialog is gone
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -32,6 +34,31 @@ from botdialogs.conf import get_settings
 
 logger = logging.getLogger("botdialogs")
 
+# The task handling an update, set while the chat is locked (read by botdialogs.background).
+_update_task: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+    "botdialogs_update_task", default=None
+)
+
+
+def handling_update() -> bool:
+    """True when the running task is handling an update and holds its chat's lock.
+
+    Background actions started here must not wait for their own processing: it needs the
+    chat lock this task holds until the update ends (see botdialogs.background).
+    """
+    task = _update_task.get()
+    return task is not None and task is asyncio.current_task()
+
+
+def update_in_progress() -> bool:
+    """True when this call chain began in a handler that is still running.
+
+    Also true in sync code a handler reached through ``sync_to_async`` (a signal fired by a
+    save in a handler): asgiref carries context variables across, but not the task.
+    """
+    task = _update_task.get()
+    return task is not None and not task.done()
+
 
 class TransactionalFSMMiddleware(FSMContextMiddleware):
     """aiogram's FSM middleware, with the update's storage work in one unit of work."""
@@ -49,12 +76,16 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
             return await handler(event, data)
         unit_of_work = getattr(self.storage, "unit_of_work", None)
         async with self.events_isolation.lock(key=context.key):
-            scope = unit_of_work(context.key) if unit_of_work else nullcontext()
-            async with scope as unit:
-                if unit is not None and not isinstance(event, DialogUpdate):
-                    _note_seen(unit, bot, data)
-                data.update({"state": context, "raw_state": await context.get_state()})
-                return await handler(event, data)
+            marker = _update_task.set(asyncio.current_task())
+            try:
+                scope = unit_of_work(context.key) if unit_of_work else nullcontext()
+                async with scope as unit:
+                    if unit is not None and not isinstance(event, DialogUpdate):
+                        _note_seen(unit, bot, data)
+                    data.update({"state": context, "raw_state": await context.get_state()})
+                    return await handler(event, data)
+            finally:
+                _update_task.reset(marker)
 
 
 def _note_seen(unit: Any, bot: Bot, data: dict[str, Any]) -> None:

@@ -237,3 +237,83 @@ class ProcessedUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"update {self.update_id} of bot {self.bot_name}"
+
+
+class Broadcast(models.Model):
+    """One background action sent to many chats, with its progress (botdialogs.broadcast)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    bot_name = models.CharField("bot", max_length=64, help_text="Name in BOTDIALOGS['BOTS'].")
+    action = models.JSONField(
+        help_text="The background action for every chat, without its target (see "
+        "botdialogs.background.actions)."
+    )
+    chat_pks = models.JSONField(
+        "chats", default=list, help_text="Primary keys of the TelegramChats to reach."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Errors, and chats that blocked us.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Chats known to block the bot.")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField("created", auto_now_add=True)
+    started_at = models.DateTimeField("started", null=True, blank=True)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "broadcast"
+        indexes = [models.Index(fields=["-created_at"], name="botdialogs_broadcast_recent")]
+
+    def __str__(self) -> str:
+        return f"broadcast #{self.pk} ({self.action.get('action', '?')}): {self.status}"
+
+    @property
+    def processed(self) -> int:
+        """Chats done so far, however they ended."""
+        return self.sent + self.failed + self.skipped
+
+
+class BackgroundAction(models.Model):
+    """A background action a worker received: recorded once, so a retry never repeats it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        RETRY = "retry", "Failed, will be retried"
+        REJECTED = "rejected", "Rejected (bad action, never retried)"
+
+    action_id = models.CharField("action id", max_length=64, unique=True)
+    bot_name = models.CharField("bot", max_length=64)
+    action = models.CharField(max_length=16)
+    chat_id = models.BigIntegerField("chat id")
+    user_id = models.BigIntegerField("user id")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    broadcast = models.ForeignKey(
+        Broadcast,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="actions",
+    )
+    started_at = models.DateTimeField("started", default=timezone.now)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "background action"
+        indexes = [
+            models.Index(fields=["chat_id"], name="botdialogs_action_by_chat"),
+            models.Index(fields=["status", "-started_at"], name="botdialogs_action_by_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} for chat {self.chat_id}: {self.status}"

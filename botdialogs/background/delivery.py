@@ -1,0 +1,108 @@
+"""Getting an action from sync code to where it is performed, after the transaction commits.
+
+``BOTDIALOGS['BACKGROUND']`` picks the way:
+
+- ``"inline"`` (the embedded default): performed in this process, before :func:`send`
+  returns (or, inside a transaction, right after it commits);
+- ``"celery"``: the task ``botdialogs.perform_background_action`` (in-process when Celery
+  runs eagerly, i.e. no broker is configured);
+- ``"channels"``: a message on the channel ``botdialogs`` for ``manage.py runworker
+  botdialogs`` (:mod:`botdialogs.consumers`).
+
+Sync code reached from an update handler (a ``post_save`` fired by a save in a handler)
+must not wait for an in-process action: it needs the chat lock the handler holds. There the
+action is scheduled on the handler's loop and runs when the update is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from botdialogs.background.actions import describe, perform
+from botdialogs.conf import get_settings
+from botdialogs.exceptions import BadBackgroundAction, NotInAsyncContext
+from botdialogs.middleware import update_in_progress
+from botdialogs.sync import run_async
+
+logger = logging.getLogger("botdialogs.background")
+
+#: The channel ``manage.py runworker botdialogs`` listens on, and its message type.
+CHANNEL_NAME = "botdialogs"
+MESSAGE_TYPE = "background.action"
+
+_scheduled: set[asyncio.Task[Any]] = set()
+
+
+def send(action: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """Deliver ``action`` once the current transaction of ``using`` commits; return its id.
+
+    Outside a transaction it is delivered now. A rolled-back transaction sends nothing.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise NotInAsyncContext(
+            "botdialogs.background.start/update/... are for sync code; in async code use "
+            "botdialogs.background.bg_manager(...) and await its methods"
+        )
+    in_transaction = connections[using].in_atomic_block
+    transaction.on_commit(functools.partial(deliver, action), using=using, robust=in_transaction)
+    return str(action["id"])
+
+
+def deliver(action: dict[str, Any]) -> None:
+    """Hand ``action`` to the configured backend now (no transaction handling)."""
+    backend = get_settings().background
+    if backend == "celery":
+        from botdialogs.tasks import perform_background_action
+
+        if perform_background_action.app.conf.task_always_eager and update_in_progress():
+            _deliver_inline(action)
+        else:
+            perform_background_action.delay(action)
+    elif backend == "channels":
+        run_async(send_to_channel, action)
+    else:
+        _deliver_inline(action)
+
+
+async def send_to_channel(action: dict[str, Any]) -> None:
+    """Put ``action`` on the ``botdialogs`` channel of the default channel layer."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        raise BadBackgroundAction("BACKGROUND='channels' needs CHANNEL_LAYERS configured")
+    await layer.send(CHANNEL_NAME, {"type": MESSAGE_TYPE, "action": action})
+
+
+def _deliver_inline(action: dict[str, Any]) -> None:
+    if update_in_progress():
+        run_async(_schedule, action)
+    else:
+        run_async(perform, action)
+
+
+async def _schedule(action: dict[str, Any]) -> None:
+    # A fresh context: the task is not part of the handler's update, nor of a bot scope
+    # that ends with this call; it waits for the chat lock and runs after the update.
+    task = asyncio.get_running_loop().create_task(
+        _perform_logged(action), context=contextvars.Context()
+    )
+    _scheduled.add(task)
+    task.add_done_callback(_scheduled.discard)
+
+
+async def _perform_logged(action: dict[str, Any]) -> None:
+    try:
+        await perform(action)
+    except Exception:
+        logger.exception("Background action failed: %s", describe(action))
