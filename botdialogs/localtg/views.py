@@ -40,6 +40,10 @@ async def bot_api(request: HttpRequest, token: str, method: str) -> HttpResponse
             )
         files: dict[str, Any] = {}
     else:
+        if not request.META.get("CONTENT_LENGTH"):
+            # aiohttp streams uploads chunked, and Django's multipart parser reads nothing
+            # without a length: give it the length of the body the server already received.
+            request.META["CONTENT_LENGTH"] = str(len(request.body))
         params = {key: request.POST.get(key) for key in request.POST}
         params.update({key: request.GET.get(key) for key in request.GET if key not in params})
         files = {key: request.FILES[key] for key in request.FILES}
