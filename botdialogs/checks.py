@@ -29,8 +29,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="botdialogs.W001",
                 )
             )
-        if bot.mode == "queued" and conf.get_settings().background == "inline":
-            pass  # queued mode needs Celery, which is checked by the next warning only
     return messages
 
 

@@ -125,8 +125,9 @@ class BotDialogsSettings:
             raise UnknownBot(f"No bot named {name!r} in BOTDIALOGS['BOTS']") from None
 
 
-def _raw() -> dict[str, Any]:
-    return getattr(django_settings, "BOTDIALOGS", None) or {}
+def _raw() -> Any:
+    value = getattr(django_settings, "BOTDIALOGS", None)
+    return {} if value is None else value
 
 
 def find_problems(raw: Any = None) -> list[ConfigProblem]:

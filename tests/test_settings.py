@@ -1,0 +1,111 @@
+"""Project settings come from the environment, with embedded defaults when nothing is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "BOT_MODE",
+    "BOTDIALOGS_BACKGROUND",
+    "TEST_DB_SUFFIX",
+)
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from botdialogs.conf import get_settings
+bot = get_settings().bot("default")
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "debug": settings.DEBUG,
+    "hosts": settings.ALLOWED_HOSTS,
+    "local": bot.is_local,
+    "secret": bot.webhook_secret,
+    "mode": bot.mode,
+    "background": get_settings().background,
+}))
+"""
+
+
+def settings_with(**env: str) -> dict[str, Any]:
+    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    clean.update(env, DJANGO_SETTINGS_MODULE="project.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1])
+    return json.loads(result.stdout)
+
+
+def test_embedded_defaults_with_nothing_set() -> None:
+    values = settings_with()
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"] == str(ROOT / "db.sqlite3")
+    assert values["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert values["eager"] is True
+    assert values["debug"] is True
+    assert values["hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+    assert values["local"] is True  # no token: local Telegram
+    assert values["secret"] == ""
+    assert values["mode"] == "inline"
+    assert values["background"] == "inline"
+
+
+def test_services_from_the_environment() -> None:
+    values = settings_with(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/shop",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        TELEGRAM_BOT_TOKEN="123456:ABCdef",
+        TELEGRAM_WEBHOOK_SECRET="s3cret",
+        BOT_MODE="queued",
+    )
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert values["name"] == "shop"
+    assert values["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert values["broker"] == "redis://127.0.0.1:6379/3"
+    assert values["eager"] is False
+    assert values["background"] == "celery"
+    assert values["local"] is False
+    assert (values["secret"], values["mode"]) == ("s3cret", "queued")
+
+
+def test_celery_broker_url_overrides_the_broker() -> None:
+    values = settings_with(
+        REDIS_URL="redis://127.0.0.1:6379/3", CELERY_BROKER_URL="amqp://guest@127.0.0.1//"
+    )
+    assert values["broker"] == "amqp://guest@127.0.0.1//"
+    assert values["eager"] is False
+
+
+def test_debug_off_needs_a_secret_key() -> None:
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        settings_with(DEBUG="0")
+    values = settings_with(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="bot.example.com")
+    assert values["debug"] is False
+    assert values["hosts"] == ["bot.example.com"]
+
+
+def test_a_bad_boolean_is_named() -> None:
+    with pytest.raises(RuntimeError, match="DEBUG='maybe' is not a boolean"):
+        settings_with(DEBUG="maybe")
