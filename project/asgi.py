@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, websockets to Channels' routes."""
+"""ASGI entry point: HTTP goes to Django, websockets to Channels' routes, and channel-layer
+messages (``manage.py runworker botdialogs``) to botdialogs' consumers."""
 
 import os
 
@@ -7,6 +8,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402 - needs Django set up first
+# These import models and consumers: Django must be set up first.
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from botdialogs.routing import channel_routes  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "channel": ChannelNameRouter(channel_routes),
+    }
+)
