@@ -69,6 +69,7 @@ class TelegramChat(models.Model):
             models.Index(fields=["chat_id"], name="botdialogs_chat_by_chat"),
             models.Index(fields=["username"], name="botdialogs_chat_by_username"),
             models.Index(fields=["-last_seen"], name="botdialogs_chat_recent"),
+            models.Index(fields=["bot_id", "-last_seen"], name="botdialogs_chat_bot_recent"),
         ]
 
     def __str__(self) -> str:
@@ -103,8 +104,9 @@ class FsmRecord(ChatKeyFields):
         indexes = [
             models.Index(fields=["user_id"], name="botdialogs_fsm_by_user"),
             models.Index(fields=["chat_id"], name="botdialogs_fsm_by_chat"),
-            models.Index(fields=["bot_id", "state"], name="botdialogs_fsm_by_state"),
+            models.Index(fields=["bot_id", "state", "-updated_at"], name="botdialogs_fsm_by_state"),
             models.Index(fields=["-updated_at"], name="botdialogs_fsm_recent"),
+            models.Index(fields=["bot_id", "-updated_at"], name="botdialogs_fsm_bot_recent"),
             models.Index(fields=["state_expires_at"], name="botdialogs_fsm_state_expiry"),
             models.Index(fields=["data_expires_at"], name="botdialogs_fsm_data_expiry"),
         ]
@@ -156,8 +158,11 @@ class DialogStack(ChatKeyFields):
         indexes = [
             models.Index(fields=["user_id"], name="botdialogs_stack_by_user"),
             models.Index(fields=["chat_id"], name="botdialogs_stack_by_chat"),
-            models.Index(fields=["bot_id", "state"], name="botdialogs_stack_by_state"),
+            models.Index(
+                fields=["bot_id", "state", "-updated_at"], name="botdialogs_stack_by_state"
+            ),
             models.Index(fields=["-updated_at"], name="botdialogs_stack_recent"),
+            models.Index(fields=["bot_id", "-updated_at"], name="botdialogs_stack_bot_recent"),
             models.Index(fields=["expires_at"], name="botdialogs_stack_expiry"),
         ]
 
@@ -206,8 +211,11 @@ class DialogContext(ChatKeyFields):
         indexes = [
             models.Index(fields=["user_id"], name="botdialogs_context_by_user"),
             models.Index(fields=["chat_id"], name="botdialogs_context_by_chat"),
-            models.Index(fields=["bot_id", "state"], name="botdialogs_context_by_state"),
+            models.Index(
+                fields=["bot_id", "state", "-updated_at"], name="botdialogs_context_by_state"
+            ),
             models.Index(fields=["-updated_at"], name="botdialogs_context_recent"),
+            models.Index(fields=["bot_id", "-updated_at"], name="botdialogs_context_bot_recent"),
         ]
 
     def __str__(self) -> str:
