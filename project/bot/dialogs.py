@@ -1,4 +1,4 @@
-"""The demo bot: a main menu and the food-order flow, built with aiogram_dialog."""
+"""The demo bot: a main menu, the food-order flow, a background counter and order status."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, Switc
 from aiogram_dialog.widgets.text import Const, Format
 from asgiref.sync import sync_to_async
 
-from project.bot.states import FoodOrder, MainMenu
+from project.bot.counter import start_counter
+from project.bot.states import Counter, FoodOrder, MainMenu, OrderStatus
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
 
@@ -27,6 +28,10 @@ def main_menu() -> Dialog:
         Window(
             Format("Hello, {name}! What would you like to do?"),
             Start(Const("Order food"), id="order", state=FoodOrder.hungry),
+            Row(
+                Start(Const("Counter"), id="counter", state=Counter.main),
+                Start(Const("My orders"), id="orders", state=OrderStatus.orders),
+            ),
             state=MainMenu.menu,
             getter=menu_getter,
         ),
@@ -102,6 +107,62 @@ def food_order() -> Dialog:
     )
 
 
+def _bot_name(manager: DialogManager) -> str:
+    return manager.middleware_data.get("botdialogs_bot_name", "default")
+
+
+async def counter_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    data = dialog_manager.dialog_data
+    return {"count": data.get("count", 0), "idle": not data.get("running", False)}
+
+
+async def on_count(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    manager.dialog_data.update({"count": 0, "running": True})
+    chat = callback.message.chat.id if callback.message else callback.from_user.id
+    await start_counter(_bot_name(manager), callback.from_user.id, chat)
+
+
+def counter() -> Dialog:
+    """Counts to ten, one tick a second, each tick sent from the background."""
+    return Dialog(
+        Window(
+            Format("Counter: {count}"),
+            Button(Const("Count to ten"), id="count", on_click=on_count, when="idle"),
+            Cancel(Const("Back to menu")),
+            state=Counter.main,
+            getter=counter_getter,
+        ),
+    )
+
+
+@sync_to_async
+def _orders_text(bot_name: str, user_id: int) -> str:
+    from project.shop.models import Order
+
+    orders = Order.objects.filter(bot_name=bot_name, telegram_user_id=user_id)[:5]
+    lines = [f"#{o.pk}: {o.summary()} - {o.get_status_display()}" for o in orders]
+    return "\n".join(lines) or "You have no orders yet."
+
+
+async def orders_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    user = dialog_manager.event.from_user
+    text = await _orders_text(_bot_name(dialog_manager), user.id if user else 0)
+    return {"orders_text": text}
+
+
+def order_status() -> Dialog:
+    """The user's latest orders; the shop updates it when an order's status changes."""
+    return Dialog(
+        Window(
+            Const("Your orders:"),
+            Format("{orders_text}"),
+            Cancel(Const("Back to menu")),
+            state=OrderStatus.orders,
+            getter=orders_getter,
+        ),
+    )
+
+
 async def on_start(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.menu, mode=StartMode.RESET_STACK)
 
@@ -110,7 +171,7 @@ def build_router() -> Router:
     """A new Router with the demo bot's dialogs (a new one each call: Routers attach once)."""
     router = Router(name="demo")
     router.message.register(on_start, CommandStart())
-    router.include_routers(main_menu(), food_order())
+    router.include_routers(main_menu(), food_order(), counter(), order_status())
     # Any other text outside a dialog opens the menu; dialogs see messages first.
     fallback = Router(name="demo-fallback")
     fallback.message.register(on_start, F.text)

@@ -12,3 +12,11 @@ class FoodOrder(StatesGroup):
     cart = State()
     placed = State()
     not_hungry = State()
+
+
+class Counter(StatesGroup):
+    main = State()
+
+
+class OrderStatus(StatesGroup):
+    orders = State()

@@ -6,3 +6,8 @@ class ShopConfig(AppConfig):
     label = "shop"
     verbose_name = "Demo shop"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from project.shop import signals
+
+        signals.connect()
