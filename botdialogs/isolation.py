@@ -21,6 +21,8 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 from django.db import connections
 
+from botdialogs.pg import LoopPool
+
 
 def chat_lock_name(key: StorageKey) -> str:
     """The lock of the chat ``key`` belongs to (user and destiny do not matter)."""
@@ -88,70 +90,36 @@ class PostgresEventIsolation(_ReentrantByTask):
 
     Not Django's connection: that one is shared by every coroutine of the thread, and
     advisory locks are re-entrant per connection, so two chats' coroutines would both get the
-    lock. Each held lock uses one connection from a small per-event-loop pool; a connection
-    that dies releases its locks on the server, so a crashed worker never leaves a chat
-    locked.
+    lock. Each held lock uses one connection from a per-event-loop pool; a connection that
+    dies releases its locks on the server, so a crashed worker never leaves a chat locked.
     """
 
-    def __init__(self, using: str = "default", pool_size: int = 20) -> None:
+    def __init__(self, using: str = "default", max_idle: int = 20) -> None:
         super().__init__()
-        self.using = using
-        self.pool_size = pool_size
-        self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _conninfo(self) -> dict[str, Any]:
-        settings_dict = connections[self.using].settings_dict
-        params: dict[str, Any] = {"dbname": settings_dict["NAME"], "autocommit": True}
-        for ours, theirs in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host")):
-            if settings_dict.get(ours):
-                params[theirs] = settings_dict[ours]
-        if settings_dict.get("PORT"):
-            params["port"] = int(settings_dict["PORT"])
-        return params
-
-    async def _connection(self) -> Any:
-        import psycopg
-
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        while idle:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
-        return await psycopg.AsyncConnection.connect(**self._conninfo())
-
-    def _release(self, connection: Any) -> None:
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        if not connection.closed and len(idle) < self.pool_size:
-            idle.append(connection)
-        else:
-            asyncio.ensure_future(connection.close())  # noqa: RUF006 - best effort
+        self.pool = LoopPool(using=using, max_idle=max_idle)
 
     @asynccontextmanager
     async def _acquire(self, name: str) -> AsyncGenerator[None, None]:
         lock_id = advisory_key(name)
-        connection = await self._connection()
+        connection = await self.pool.get()
         try:
-            await connection.execute("SELECT pg_advisory_lock(%s)", (lock_id,))
+            await self.pool.execute(connection, "SELECT pg_advisory_lock(%s)", (lock_id,))
         except BaseException:
-            await connection.close()
+            await connection.close()  # the server drops a half-taken lock with the session
             raise
         try:
             yield
         finally:
             try:
-                await connection.execute("SELECT pg_advisory_unlock(%s)", (lock_id,))
+                await self.pool.execute(connection, "SELECT pg_advisory_unlock(%s)", (lock_id,))
             except BaseException:
-                # Closing the session releases the lock on the server.
-                await connection.close()
+                await connection.close()  # closing the session releases the lock
                 raise
-            self._release(connection)
+            await self.pool.put(connection)
 
     async def close(self) -> None:
         """Close the idle connections of the running loop."""
-        for connection in self._idle.pop(asyncio.get_running_loop(), []):
-            await connection.close()
+        await self.pool.close()
 
 
 class DatabaseEventIsolation(BaseEventIsolation):
