@@ -25,6 +25,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "FG_TIMEOUT": 10.0,
         "STALE_STATE_MESSAGE": "...",
         "OLD_BUTTON_ANSWER": "...",
+        "BROADCAST_RATE": 25.0,             # messages/s per bot, shared by every worker
+        "BROADCAST_REDIS_URL": "",          # "" -> the limit holds in this process only
     }
 """
 
@@ -55,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "STALE_STATE_MESSAGE": "This dialog has changed since you last used it. "
     "Please start again with /start.",
     "OLD_BUTTON_ANSWER": "This button is no longer active.",
+    # Telegram allows about 30 messages/s per bot and 1/s per chat; stay a little under.
+    "BROADCAST_RATE": 25.0,
+    "BROADCAST_REDIS_URL": "",
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -114,6 +119,8 @@ class BotDialogsSettings:
     fg_timeout: float
     stale_state_message: str
     old_button_answer: str
+    broadcast_rate: float
+    broadcast_redis_url: str
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -245,6 +252,13 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012", "BOTDIALOGS['FG_TIMEOUT']", "must be a positive number"
             )
         )
+    rate = raw.get("BROADCAST_RATE", DEFAULTS["BROADCAST_RATE"])
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E012", "BOTDIALOGS['BROADCAST_RATE']", "must be a positive number"
+            )
+        )
     return problems
 
 
@@ -290,6 +304,8 @@ def get_settings() -> BotDialogsSettings:
         fg_timeout=float(values["FG_TIMEOUT"]),
         stale_state_message=values["STALE_STATE_MESSAGE"],
         old_button_answer=values["OLD_BUTTON_ANSWER"],
+        broadcast_rate=float(values["BROADCAST_RATE"]),
+        broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
     )
 
 

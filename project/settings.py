@@ -135,6 +135,8 @@ BOTDIALOGS = {
     },
     "BACKGROUND": os.environ.get("BOTDIALOGS_BACKGROUND", "celery" if REDIS_URL else "inline"),
     "LOCAL_TELEGRAM_URL": os.environ.get("LOCAL_TELEGRAM_URL", ""),
+    # Broadcasts share one rate limit across every worker through Redis.
+    "BROADCAST_REDIS_URL": REDIS_URL,
 }
 
 AUTH_PASSWORD_VALIDATORS = [
