@@ -168,3 +168,13 @@ def test_local_limiter_spaces_sends() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(burst()) >= 0.49
+
+
+def test_admin_lists_broadcast_progress(admin_client: Any) -> None:
+    job = Broadcast.objects.create(
+        bot_name="default", action={"action": "update"}, total=4, sent=2, failed=1
+    )
+    page = admin_client.get("/admin/botdialogs/broadcast/").content.decode()
+    assert '<progress value="3" max="4"></progress> 3/4 (75%)' in page
+    assert admin_client.get(f"/admin/botdialogs/broadcast/{job.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/botdialogs/backgroundaction/").status_code == 200
