@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from django.db import connection
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
 
 from botdialogs.testing import AsgiServer, CeleryWorker, server_env
 
@@ -74,3 +75,14 @@ def celery_worker(redis_queued_server: AsgiServer, redis_env: dict[str, str]) ->
     env = {**redis_env, "LOCAL_TELEGRAM_URL": redis_queued_server.url}
     with CeleryWorker("project", env=env):
         yield
+
+
+@pytest.fixture
+async def thread_connections_closed() -> AsyncIterator[None]:
+    """Close the DB connections async ORM calls opened in asgiref's thread.
+
+    pytest-django closes the main thread's connection only; a PostgreSQL test database
+    with a session left open cannot be dropped at the end of the run.
+    """
+    yield
+    await sync_to_async(connections.close_all)()

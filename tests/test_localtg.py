@@ -93,7 +93,7 @@ async def test_send_edit_and_delete(inline_server: AsgiServer, bot: Bot) -> None
 
 
 async def test_photos_and_documents_keep_their_file_ids(
-    inline_server: AsgiServer, bot: Bot
+    inline_server: AsgiServer, bot: Bot, thread_connections_closed: None
 ) -> None:
     chat = quiet_chat(inline_server, 6002)
     upload = BufferedInputFile(b"\x89PNG fake image", filename="cat.png")
