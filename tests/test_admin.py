@@ -383,10 +383,10 @@ def bot_holds_chat_lock(bot: int) -> Iterator[None]:
         pytest.skip("advisory chat locks are PostgreSQL's")
     import psycopg
 
-    from botdialogs.isolation import PostgresEventIsolation
+    from botdialogs.pg import conninfo
 
     key = botdialogs_admin._storage_key((bot, 1, 0, ""))
-    with psycopg.connect(**PostgresEventIsolation()._conninfo()) as other:
+    with psycopg.connect(**conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (advisory_key(chat_lock_name(key)),))
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
