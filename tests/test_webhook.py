@@ -74,6 +74,7 @@ def test_start_and_button_press_go_through_the_webhook(inline_server: AsgiServer
     chat.press("Order food")
     hungry = chat.wait_for_text("Are you hungry?")
     assert hungry.buttons == [["Yes", "No"]]
+    assert (hungry.message_id, hungry.edit_count) == (menu.message_id, 1)  # edited in place
     assert chat.read()["callback_answers"], "the press was answered"
 
     chat.press("No")
