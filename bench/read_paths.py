@@ -35,14 +35,12 @@ SQL = [
 async def orm_path(thread_sensitive: bool) -> float:
     from asgiref.sync import sync_to_async
 
-    from botdialogs.models import TelegramChat
-    from botdialogs.storage import _Database
+    from botdialogs.storage.orm import OrmDatabase
 
-    database = _Database(None, None)
+    database = OrmDatabase(None)
 
     def read(chat_id: int) -> None:
-        database.load_scope((1, chat_id, 0, ""))
-        list(TelegramChat.objects.filter(bot_id=1, chat_id=chat_id))
+        database.load_scope_sync((1, chat_id, 0, ""))
 
     async def chat(chat_id: int) -> None:
         for _ in range(READS):

@@ -57,6 +57,8 @@ STORAGES = {
     "memory": {"BACKEND": "aiogram.fsm.storage.memory.MemoryStorage", "CONFIG": {}},
     "redis": {"BACKEND": "aiogram.fsm.storage.redis.RedisStorage", "CONFIG": {"url": REDIS_URL}},
     "django": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}},
+    # The ORM engine, where "django" above chose psycopg (PostgreSQL); the same on SQLite.
+    "django-orm": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {"engine": "orm"}},
 }
 
 
@@ -115,10 +117,10 @@ def main() -> None:
             results[name].append(asyncio.run(run_once(name, args.chats, args.presses, first_chat)))
     base = statistics.median(results["memory"])
     print(f"database: {vendor}; {args.chats} chats x {args.presses} presses, {args.rounds} rounds")
-    print(f"{'storage':<8} {'updates/s (median)':>20} {'vs memory':>10}")
+    print(f"{'storage':<10} {'updates/s (median)':>20} {'vs memory':>10}")
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"{name:<8} {median:>20.0f} {median / base:>10.2f}")
+        print(f"{name:<10} {median:>20.0f} {median / base:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -223,6 +223,8 @@ async def _release_loop_resources() -> None:
         storage, isolation = _storage, _isolation
     if isolation is not None:
         await isolation.close()
+    if storage is not None and hasattr(storage, "database"):
+        await storage.close()  # DjangoStorage: this loop's own PostgreSQL connections
     if isinstance(storage, RedisStorage):
         # redis-py's asyncio connections belong to the loop that opened them.
         await storage.redis.connection_pool.disconnect()
@@ -231,7 +233,13 @@ async def _release_loop_resources() -> None:
 def reset() -> None:
     """Forget every cached Dispatcher, storage and Bot (settings changed, or tests)."""
     global _storage, _isolation
+    from botdialogs.pg import LoopPool
+
     with _lock:
+        for owner in (getattr(_storage, "database", None), getattr(_isolation, "backend", None)):
+            pool = getattr(owner, "pool", None)
+            if isinstance(pool, LoopPool):
+                pool.discard()
         _dispatchers.clear()
         _bg_factories.clear()
         _storage = None

@@ -94,9 +94,10 @@ class PostgresEventIsolation(_ReentrantByTask):
     dies releases its locks on the server, so a crashed worker never leaves a chat locked.
     """
 
-    def __init__(self, using: str = "default", max_idle: int = 20) -> None:
+    def __init__(self, using: str = "default", max_connections: int = 20) -> None:
         super().__init__()
-        self.pool = LoopPool(using=using, max_idle=max_idle)
+        # Each chat being handled holds one: this many chats of one process run at once.
+        self.pool = LoopPool(using=using, max_size=max_connections)
 
     @asynccontextmanager
     async def _acquire(self, name: str) -> AsyncGenerator[None, None]:
@@ -105,7 +106,7 @@ class PostgresEventIsolation(_ReentrantByTask):
         try:
             await self.pool.execute(connection, "SELECT pg_advisory_lock(%s)", (lock_id,))
         except BaseException:
-            await connection.close()  # the server drops a half-taken lock with the session
+            await self.pool.drop(connection)  # the server drops a half-taken lock with it
             raise
         try:
             yield
@@ -113,7 +114,7 @@ class PostgresEventIsolation(_ReentrantByTask):
             try:
                 await self.pool.execute(connection, "SELECT pg_advisory_unlock(%s)", (lock_id,))
             except BaseException:
-                await connection.close()  # closing the session releases the lock
+                await self.pool.drop(connection)  # closing the session releases the lock
                 raise
             await self.pool.put(connection)
 

@@ -22,7 +22,7 @@ from asgiref.sync import async_to_sync
 from botdialogs.storage import DjangoStorage
 
 # Every storage runs inside the test's database transaction (only DjangoStorage uses it).
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 KeyFactory = Callable[..., StorageKey]

@@ -1,0 +1,171 @@
+"""The Django ORM engine of DjangoStorage: any database Django supports (SQLite by default).
+
+Queries run in Django's thread through ``sync_to_async``: one hop to read a chat, one hop
+to write an update, each on Django's own connection (and so inside a test's transaction).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
+from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, WritePlan
+from botdialogs.storage.rows import (
+    CHAT_FIELDS,
+    KEY_FIELDS,
+    ChatScope,
+    Row,
+    RowId,
+    context_alive,
+    context_row,
+    fsm_row,
+    key_values,
+    row_id_of,
+    stack_alive,
+    stack_row,
+)
+
+MODELS: dict[str, type[Model]] = {
+    "fsm": FsmRecord,
+    "stack": DialogStack,
+    "context": DialogContext,
+}
+
+
+class OrmDatabase:
+    """DjangoStorage's queries through the Django ORM."""
+
+    def __init__(self, data_ttl: timedelta | None) -> None:
+        self.data_ttl = data_ttl
+
+    @property
+    def statements(self) -> int:
+        """Queries run on this thread's connection (counted only while DEBUG or captured)."""
+        return len(connection.queries)
+
+    async def load_scope(self, scope: ChatScope) -> LoadedScope:
+        return await sync_to_async(self.load_scope_sync)(scope)
+
+    async def load_row(self, row_id: RowId) -> Row:
+        return await sync_to_async(self.load_row_sync)(row_id)
+
+    async def write(self, plan: WritePlan) -> None:
+        await sync_to_async(self.write_sync)(plan)
+
+    async def release_loop(self) -> None:
+        """Nothing: the connection belongs to Django."""
+
+    # -- reads ------------------------------------------------------------------------------
+    def load_scope_sync(self, scope: ChatScope) -> LoadedScope:
+        """Every row stored for one chat: four queries on Django's connection."""
+        bot_id, chat_id, thread_id, bcid = scope
+        where = Q(bot_id=bot_id, chat_id=chat_id, thread_id=thread_id, business_connection_id=bcid)
+        now = timezone.now()
+        rows: dict[RowId, Row] = {}
+        for values in FsmRecord.objects.filter(where).values():
+            rows[row_id_of("fsm", values)] = fsm_row(values, now)
+        live: set[int] = set()
+        for values in DialogStack.objects.filter(where).values():
+            if stack_alive(values, now):
+                live.add(values["id"])
+                rows[row_id_of("stack", values)] = stack_row(values)
+        for values in DialogContext.objects.filter(where).values():
+            if context_alive(values, live, now, self.data_ttl):
+                rows[row_id_of("context", values)] = context_row(values)
+        chats = {
+            (c["bot_id"], c["chat_id"], c["user_id"]): c
+            for c in TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id).values(
+                "bot_id", "chat_id", "user_id", "is_blocked", "last_seen", *CHAT_FIELDS
+            )
+        }
+        return rows, chats
+
+    def load_row_sync(self, row_id: RowId) -> Row:
+        """One key, outside a unit of work."""
+        kind = row_id[0]
+        now = timezone.now()
+        values = MODELS[kind].objects.filter(**key_values(row_id)).values().first()
+        if values is None:
+            return Row()
+        if kind == "fsm":
+            return fsm_row(values, now)
+        if kind == "stack":
+            return stack_row(values) if stack_alive(values, now) else Row()
+        live = set()
+        if values["stack_id"] is not None:
+            stack = DialogStack.objects.filter(pk=values["stack_id"]).values("expires_at").first()
+            if stack is not None and stack_alive(stack, now):
+                live.add(values["stack_id"])
+        return context_row(values) if context_alive(values, live, now, self.data_ttl) else Row()
+
+    # -- writes -----------------------------------------------------------------------------
+    def write_sync(self, plan: WritePlan) -> None:
+        """Carry out the plan in one transaction."""
+        with transaction.atomic():
+            self._delete("fsm", plan.fsm_deletes)
+            self._upsert(FsmRecord, plan.fsm_upserts, "destiny")
+            self._delete("stack", plan.stack_deletes)
+            written = self._upsert(DialogStack, plan.stack_upserts, "stack_id")
+            missing = plan.missing_stacks(written)
+            if missing:
+                written.update(self._stack_pks(missing))
+            self._delete("context", plan.context_deletes)
+            self._upsert(DialogContext, plan.context_upserts(written), "intent_id")
+            for stack, pk, intents in plan.links(written):
+                DialogContext.objects.filter(
+                    **{name: stack[name] for name in KEY_FIELDS},
+                    intent_id__in=intents,
+                    stack__isnull=True,
+                ).update(stack_id=pk)
+            if plan.chats:
+                TelegramChat.objects.bulk_create(
+                    [TelegramChat(**chat) for chat in plan.chats],
+                    update_conflicts=True,
+                    unique_fields=["bot_id", "chat_id", "user_id"],
+                    update_fields=[*CHAT_FIELDS, "is_blocked", "last_seen"],
+                )
+
+    @staticmethod
+    def _delete(kind: str, row_ids: list[RowId]) -> None:
+        if not row_ids:
+            return
+        where = Q()
+        for row_id in row_ids:
+            where |= Q(**key_values(row_id))
+        MODELS[kind].objects.filter(where).delete()
+
+    @staticmethod
+    def _upsert(model: type[Model], rows: list[dict[str, Any]], name: str) -> dict[tuple, int]:
+        """Insert or update ``rows``; returns stack keys -> row ids for DialogStack."""
+        if not rows:
+            return {}
+        unique = [*KEY_FIELDS, name]
+        update = [field for field in rows[0] if field not in unique]
+        created = model.objects.bulk_create(
+            [model(**row) for row in rows],
+            update_conflicts=True,
+            unique_fields=unique,
+            # Field names, not column attnames: DialogContext's "stack_id" is the FK "stack".
+            update_fields=[model._meta.get_field(field).name for field in update],
+        )
+        return {
+            tuple(getattr(obj, field) for field in STACK_REF_FIELDS): obj.pk
+            for obj in created
+            if model is DialogStack and obj.pk is not None
+        }
+
+    @staticmethod
+    def _stack_pks(refs: set[tuple]) -> dict[tuple, int]:
+        where = Q()
+        for ref in refs:
+            where |= Q(**dict(zip(STACK_REF_FIELDS, ref, strict=True)))
+        return {
+            tuple(values[field] for field in STACK_REF_FIELDS): values["id"]
+            for values in DialogStack.objects.filter(where).values("id", *STACK_REF_FIELDS)
+        }

@@ -1,0 +1,250 @@
+"""How aiogram storage keys and data map to table rows, both ways.
+
+Every ``*_values`` (aiogram data -> column values) has its ``*_row`` (column values ->
+aiogram data) beside it; both database engines (:mod:`.orm`, :mod:`.postgres`) use these,
+so they store exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiogram.fsm.storage.base import StorageKey
+
+from botdialogs.exceptions import UnstorableData
+
+STACK_PREFIX = "aiogd:stack:"
+CONTEXT_PREFIX = "aiogd:context:"
+# Stack fields aiogram_dialog 2.6 saves; anything else it may add later goes to ``extra``.
+STACK_FIELDS = (
+    "last_message_id",
+    "last_reply_keyboard",
+    "last_media_id",
+    "last_media_unique_id",
+    "last_income_media_group_id",
+)
+CONTEXT_FIELDS = ("state", "start_data", "dialog_data", "widget_data", "access_settings")
+# Known fields a caller left out are listed here in ``extra``, so any dict round-trips exactly.
+ABSENT = "_absent"
+# The stack row's copy of its top context's state rides in the data under this name.
+TOP_STATE = "_top_state"
+KEY_FIELDS = ("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id")
+NAME_FIELD = {"fsm": "destiny", "stack": "stack_id", "context": "intent_id"}
+CHAT_FIELDS = ("chat_type", "title", "username", "first_name", "last_name", "language_code")
+
+ChatScope = tuple[int, int, int, str]  # bot_id, chat_id, thread_id, business_connection_id
+# kind, bot_id, chat_id, user_id, thread_id, business_connection_id, destiny/stack/intent id
+RowId = tuple[str, int, int, int, int, str, str]
+ChatIdent = tuple[int, int, int]  # bot_id, chat_id, user_id
+
+
+@dataclass
+class Row:
+    """What the storage knows about one key: state, data, and the row's primary key."""
+
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    pk: int | None = None
+
+
+def chat_scope(key: StorageKey) -> ChatScope:
+    """The chat a key belongs to: what one unit of work loads and one lock serialises."""
+    return (key.bot_id, key.chat_id, key.thread_id or 0, key.business_connection_id or "")
+
+
+def data_kind(key: StorageKey) -> str:
+    """Which table holds the data of ``key``: "stack", "context" or "fsm"."""
+    if key.destiny.startswith(STACK_PREFIX):
+        return "stack"
+    if key.destiny.startswith(CONTEXT_PREFIX):
+        return "context"
+    return "fsm"
+
+
+def row_id(kind: str, key: StorageKey) -> RowId:
+    """The identity of the row of ``kind`` for ``key`` (None parts stored as 0 / "")."""
+    name = key.destiny
+    if kind == "stack":
+        name = name[len(STACK_PREFIX) :]
+    elif kind == "context":
+        name = name[len(CONTEXT_PREFIX) :]
+    return (
+        kind,
+        key.bot_id,
+        key.chat_id,
+        key.user_id,
+        key.thread_id or 0,
+        key.business_connection_id or "",
+        name,
+    )
+
+
+def in_scope(row: RowId, scope: ChatScope) -> bool:
+    """Whether the row belongs to the chat ``scope``."""
+    return (row[1], row[2], row[4], row[5]) == scope
+
+
+def key_values(row: RowId) -> dict[str, Any]:
+    """The key columns of a row, plus its name column."""
+    values = dict(zip(KEY_FIELDS, row[1:6], strict=True))
+    values[NAME_FIELD[row[0]]] = row[6]
+    return values
+
+
+def row_id_of(kind: str, values: Mapping[str, Any]) -> RowId:
+    """The identity of a row read from the table of ``kind``."""
+    return (kind, *(values[name] for name in KEY_FIELDS), values[NAME_FIELD[kind]])
+
+
+def to_json(data: Mapping[str, Any], key: StorageKey) -> dict[str, Any]:
+    """A deep, JSON-only copy of ``data``; raises UnstorableData naming the key on failure."""
+    try:
+        return json.loads(json.dumps(dict(data)))
+    except (TypeError, ValueError) as error:
+        raise UnstorableData(
+            f"Cannot store data for chat {key.chat_id}, user {key.user_id}, destiny "
+            f"{key.destiny!r}: {error}. Store JSON values only (convert datetimes to ISO "
+            "strings, sets to lists)."
+        ) from error
+
+
+def _with_extra(data: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    extra = dict(extra)
+    for name in extra.pop(ABSENT, ()):
+        data.pop(name, None)
+    data.update(extra)
+    return data
+
+
+def _absent(data: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    missing = [name for name in names if name not in data]
+    return {ABSENT: missing} if missing else {}
+
+
+# -- FSM records ----------------------------------------------------------------------------
+def fsm_row(values: Mapping[str, Any], now: datetime) -> Row:
+    """An FsmRecord's columns as a Row; expired parts read as empty."""
+    state = values["state"]
+    if values["state_expires_at"] is not None and values["state_expires_at"] <= now:
+        state = None
+    data = values["data"]
+    if values["data_expires_at"] is not None and values["data_expires_at"] <= now:
+        data = {}
+    return Row(state=state, data=data, pk=values["id"])
+
+
+def fsm_values(
+    row_id_: RowId, row: Row, now: datetime, state_ttl: timedelta | None, data_ttl: timedelta | None
+) -> dict[str, Any] | None:
+    """FsmRecord columns for a Row, or None when the row is to be deleted."""
+    if row.state is None and not row.data:
+        return None
+    return {
+        **key_values(row_id_),
+        "state": row.state,
+        "data": row.data,
+        "state_expires_at": now + state_ttl if state_ttl and row.state is not None else None,
+        "data_expires_at": now + data_ttl if data_ttl and row.data else None,
+        "updated_at": now,
+    }
+
+
+# -- dialog stacks --------------------------------------------------------------------------
+def stack_alive(values: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a DialogStack row has not expired."""
+    return values["expires_at"] is None or values["expires_at"] > now
+
+
+def stack_row(values: Mapping[str, Any]) -> Row:
+    """A DialogStack's columns as aiogram_dialog's stack data."""
+    data = {"_id": values["stack_id"], "intents": list(values["intents"])}
+    data.update({name: values[name] for name in STACK_FIELDS})
+    data[TOP_STATE] = values["state"]
+    return Row(data=_with_extra(data, values["extra"]), pk=values["id"])
+
+
+def stack_values(
+    row_id_: RowId, row: Row, now: datetime, data_ttl: timedelta | None
+) -> dict[str, Any] | None:
+    """DialogStack columns for a Row, or None when the stack is to be deleted."""
+    if not row.data:
+        return None
+    data = dict(row.data)
+    absent = _absent(data, ("_id", "intents", *STACK_FIELDS))
+    data.pop("_id", None)
+    intents = list(data.pop("intents", None) or [])
+    columns = {name: data.pop(name, None) for name in STACK_FIELDS}
+    columns["last_reply_keyboard"] = bool(columns["last_reply_keyboard"])
+    return {
+        **key_values(row_id_),
+        **columns,
+        "intents": intents,
+        "depth": len(intents),
+        "state": data.pop(TOP_STATE, "") or "",
+        "extra": {**data, **absent},
+        "expires_at": now + data_ttl if data_ttl else None,
+        "updated_at": now,
+    }
+
+
+# -- dialog contexts ------------------------------------------------------------------------
+def context_alive(
+    values: Mapping[str, Any], live_stacks: set[int], now: datetime, data_ttl: timedelta | None
+) -> bool:
+    """A context lives as long as its stack; one without a stack by its own age."""
+    if values["stack_id"] is not None:
+        return values["stack_id"] in live_stacks
+    return data_ttl is None or values["updated_at"] + data_ttl > now
+
+
+def context_row(values: Mapping[str, Any]) -> Row:
+    """A DialogContext's columns as aiogram_dialog's context data."""
+    data = {
+        "_intent_id": values["intent_id"],
+        "_stack_id": values["stack_key"],
+        **{name: values[name] for name in CONTEXT_FIELDS},
+    }
+    return Row(data=_with_extra(data, values["extra"]), pk=values["id"])
+
+
+def context_stack_ref(row_id_: RowId, row: Row) -> tuple:
+    """The key of the stack a context belongs to, as (bot, chat, user, thread, bcid, stack id)."""
+    return (*row_id_[1:6], row.data.get("_stack_id", "") or "")
+
+
+def context_values(row_id_: RowId, row: Row, now: datetime, stack_pk: int | None) -> dict | None:
+    """DialogContext columns for a Row, or None when the context is to be deleted."""
+    if not row.data:
+        return None
+    data = dict(row.data)
+    absent = _absent(data, ("_intent_id", "_stack_id", *CONTEXT_FIELDS))
+    data.pop("_intent_id", None)
+    stack_key = data.pop("_stack_id", "") or ""
+    columns = {name: data.pop(name, None) for name in CONTEXT_FIELDS}
+    columns["dialog_data"] = columns["dialog_data"] or {}
+    columns["widget_data"] = columns["widget_data"] or {}
+    columns["state"] = columns["state"] or ""
+    return {
+        **key_values(row_id_),
+        **columns,
+        "stack_key": stack_key,
+        "stack_id": stack_pk,
+        "extra": {**data, **absent},
+        "updated_at": now,
+    }
+
+
+# -- chats ----------------------------------------------------------------------------------
+def chat_changed(
+    known: Mapping[str, Any] | None, seen: Mapping[str, Any], refresh_before: datetime
+) -> bool:
+    """Whether what an update says of a chat/user differs from its stored row."""
+    if known is None or known["is_blocked"]:  # writing again means they unblocked the bot
+        return True
+    if known["last_seen"] < refresh_before:
+        return True
+    return any(known[name] != seen[name] for name in CHAT_FIELDS)
