@@ -29,8 +29,11 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
     An FSM record whose state and data are both expired (or empty) is deleted; one with only
     one part expired gets that part cleared. Orphan contexts (no stack) expire
     ``data_ttl`` after their last update, as DjangoStorage reads them. Returns how many rows
-    went, by kind: ``fsm_records``, ``fsm_cleared``, ``stacks``, ``contexts``.
+    went, by kind: ``fsm_records``, ``fsm_cleared``, ``stacks``, ``contexts``, and
+    ``update_ids`` (webhook deduplication records past ``UPDATE_ID_TTL``).
     """
+    from botdialogs.webhook import delete_expired_updates
+
     now = now or timezone.now()
     data_ttl = _storage_data_ttl()
     counts = {"fsm_records": 0, "fsm_cleared": 0, "stacks": 0, "contexts": 0}
@@ -60,6 +63,7 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
         orphans = DialogContext.objects.filter(stack__isnull=True, updated_at__lte=now - data_ttl)
         for deleted in _in_batches(orphans, batch_size, _delete):
             counts["contexts"] += deleted.get(DialogContext._meta.label, 0)
+    counts["update_ids"] = delete_expired_updates()
     return counts
 
 

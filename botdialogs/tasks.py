@@ -61,3 +61,11 @@ def run_broadcast(broadcast_id: int) -> None:
     from botdialogs import broadcast
 
     broadcast.run(broadcast_id)
+
+
+@shared_task(name="botdialogs.cleanup_expired", ignore_result=True)
+def cleanup_expired() -> dict[str, int]:
+    """Delete expired storage rows and webhook update ids (schedule it with Celery beat)."""
+    from botdialogs.cleanup import delete_expired
+
+    return delete_expired()

@@ -123,6 +123,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# `celery -A project beat` runs these.
+CELERY_BEAT_SCHEDULE = {
+    "botdialogs-cleanup": {"task": "botdialogs.cleanup_expired", "schedule": 60 * 60},
+}
 
 BOTDIALOGS = {
     "BOTS": {

@@ -13,7 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from botdialogs.cleanup import delete_expired
-from botdialogs.models import DialogContext, DialogStack, FsmRecord
+from botdialogs.conf import get_settings
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, ProcessedUpdate
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,13 @@ def test_cleanup_clears_only_the_expired_part_of_an_fsm_record() -> None:
 
     counts = delete_expired(now=NOW)
 
-    assert counts == {"fsm_records": 0, "fsm_cleared": 2, "stacks": 0, "contexts": 0}
+    assert counts == {
+        "fsm_records": 0,
+        "fsm_cleared": 2,
+        "stacks": 0,
+        "contexts": 0,
+        "update_ids": 0,
+    }
     state_expired.refresh_from_db()
     data_expired.refresh_from_db()
     assert (state_expired.state, state_expired.data) == (None, {"keep": 1})
@@ -133,7 +140,13 @@ def test_cleanup_works_in_batches_until_nothing_expired_is_left() -> None:
 
     counts = delete_expired(now=NOW, batch_size=3)
 
-    assert counts == {"fsm_records": 7, "fsm_cleared": 0, "stacks": 7, "contexts": 7}
+    assert counts == {
+        "fsm_records": 7,
+        "fsm_cleared": 0,
+        "stacks": 7,
+        "contexts": 7,
+        "update_ids": 0,
+    }
     assert not DialogStack.objects.exists()
     assert not DialogContext.objects.exists()
     assert not FsmRecord.objects.exists()
@@ -149,7 +162,7 @@ def test_cleanup_command_prints_the_counts() -> None:
 
     assert out.getvalue().strip() == (
         "Deleted 1 FSM records, 1 dialog stacks and 2 dialog contexts; "
-        "cleared the expired part of 1 FSM records."
+        "cleared the expired part of 1 FSM records; forgot 0 webhook update ids."
     )
     assert FsmRecord.objects.count() == 1
 
@@ -157,3 +170,12 @@ def test_cleanup_command_prints_the_counts() -> None:
 def test_cleanup_command_rejects_a_batch_size_below_one() -> None:
     with pytest.raises(CommandError, match="batch-size"):
         call_command("botdialogs_cleanup", "--batch-size", "0")
+
+
+def test_cleanup_forgets_webhook_update_ids_past_their_ttl() -> None:
+    ttl = timedelta(seconds=get_settings().update_id_ttl)
+    ProcessedUpdate.objects.create(bot_name="default", update_id=1, received_at=NOW - 2 * ttl)
+    ProcessedUpdate.objects.create(bot_name="default", update_id=2)
+
+    assert delete_expired()["update_ids"] == 1
+    assert list(ProcessedUpdate.objects.values_list("update_id", flat=True)) == [2]

@@ -27,5 +27,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Deleted {counts['fsm_records']} FSM records, {counts['stacks']} dialog stacks "
             f"and {counts['contexts']} dialog contexts; cleared the expired part of "
-            f"{counts['fsm_cleared']} FSM records."
+            f"{counts['fsm_cleared']} FSM records; forgot {counts['update_ids']} webhook "
+            "update ids."
         )
