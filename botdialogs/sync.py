@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 
 from botdialogs.bots import bot_scope
 from botdialogs.exceptions import NotInAsyncContext
+
+logger = logging.getLogger("botdialogs")
+#: Seconds a sync call waits at its end for tasks it spawned (its loop ends with it).
+SPAWNED_TASKS_TIMEOUT = 30.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,8 +37,38 @@ def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kw
             "await the coroutine instead"
         )
 
+    # asgiref runs the call on the loop of an enclosing async caller if there is one (a sync
+    # view under ASGI), else on a new loop that ends with the call.
+    outer_loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    private_loop = outer_loop is None or not outer_loop.is_running()
+
     async def scoped() -> T:
         async with bot_scope():
-            return await function(*args, **kwargs)
+            result = await function(*args, **kwargs)
+            if private_loop:
+                await _finish_spawned_tasks()
+            return result
 
     return async_to_sync(scoped)()
+
+
+async def _finish_spawned_tasks() -> None:
+    """Wait for tasks the call left running (aiogram_dialog's fire-and-forget background
+    events, started from a handler): on a private loop they would die with it."""
+    current = asyncio.current_task()
+    deadline = asyncio.get_running_loop().time() + SPAWNED_TASKS_TIMEOUT
+    while True:
+        # aiogram_dialog starts its tasks from call_soon callbacks: let those run first.
+        await asyncio.sleep(0)
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        if not pending:
+            return
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            logger.warning("Cancelling %d background tasks still running", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return
+        # A finished task may have started others: look again until none is left.
+        await asyncio.wait(pending, timeout=remaining)

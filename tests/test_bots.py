@@ -102,3 +102,23 @@ def test_run_async_refuses_to_block_a_running_loop() -> None:
 
     with pytest.raises(NotInAsyncContext):
         async_to_sync(inner)()
+
+
+def test_run_async_finishes_tasks_the_call_left_running() -> None:
+    # aiogram_dialog's background events from a handler are fire-and-forget tasks, started
+    # with call_soon + create_task; on run_async's own loop they must still complete.
+    finished: list[str] = []
+
+    async def handler_like() -> None:
+        async def background_event() -> None:
+            await asyncio.sleep(0)
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(follow_up()))
+            finished.append("event")
+
+        async def follow_up() -> None:
+            finished.append("follow-up")
+
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(background_event()))
+
+    run_async(handler_like)
+    assert finished == ["event", "follow-up"]
