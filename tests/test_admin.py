@@ -13,7 +13,8 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from botdialogs import admin as botdialogs_admin
+from botdialogs import repair
+from botdialogs.admin import lists as admin_lists
 from botdialogs.bots import bot_id
 from botdialogs.isolation import advisory_key, chat_lock_name
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
@@ -364,7 +365,7 @@ def test_admin_list_query_count_does_not_grow_with_rows(
 def test_admin_list_count_stops_at_the_limit(
     admin_client: Client, bot: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(botdialogs_admin, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(admin_lists, "COUNT_LIMIT", 5)
     fill(DialogStack, bot, range(7))
 
     with CaptureQueriesContext(connection) as queries:
@@ -385,7 +386,7 @@ def bot_holds_chat_lock(bot: int) -> Iterator[None]:
 
     from botdialogs.pg import conninfo
 
-    key = botdialogs_admin._storage_key((bot, 1, 0, ""))
+    key = repair.storage_key_of((bot, 1, 0, ""))
     with psycopg.connect(**conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (advisory_key(chat_lock_name(key)),))
         with connection.cursor() as cursor:
@@ -402,8 +403,8 @@ def test_admin_write_waits_for_the_bots_chat_lock(bot: int, bot_holds_chat_lock:
     other_chat = make_stack(bot, 2, ["MainMenu:menu", "FoodOrder:cart"])
 
     with pytest.raises(OperationalError, match="lock timeout"):
-        botdialogs_admin.close_top_dialog(stack.pk)
+        repair.close_top_dialog(stack.pk)
 
-    assert botdialogs_admin.close_top_dialog(other_chat.pk) is True
+    assert repair.close_top_dialog(other_chat.pk) is True
     stack.refresh_from_db()
     assert stack.depth == 2

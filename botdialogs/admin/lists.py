@@ -1,0 +1,139 @@
+"""Admin list machinery for big tables: capped counts, filters without DISTINCT, id and
+username search, and JSON display and editing."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from importlib import import_module
+from typing import Any
+
+from aiogram.fsm.state import StatesGroup
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.forms.fields import InvalidJSONInput
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from botdialogs.bots import bot_id
+from botdialogs.conf import get_settings
+
+COUNT_LIMIT = 10_000
+#: A username search looks at most this many chats.
+USERNAME_MATCHES = 100
+_BIGINT = 2**63
+
+
+# -- list pieces -----------------------------------------------------------------------------
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_LIMIT rows; pages past that are reached by searching or filtering."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[:COUNT_LIMIT].count()
+
+    @property
+    def capped(self) -> bool:
+        """True when the list has at least COUNT_LIMIT rows (the count is a lower bound)."""
+        return self.count >= COUNT_LIMIT
+
+
+class BotListFilter(admin.SimpleListFilter):
+    """The bots of ``BOTDIALOGS['BOTS']`` (no query over the table)."""
+
+    title = "bot"
+    parameter_name = "bot"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(bot_id(name)), name) for name in get_settings().bots]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = as_bigint(self.value() or "")
+        if self.value() and value is None:
+            return queryset.none()
+        return queryset.filter(bot_id=value) if value is not None else queryset
+
+
+def known_states() -> list[str]:
+    """States of every StatesGroup the bots' code defines (importing their routers' modules)."""
+    for bot in get_settings().bots.values():
+        import_module(bot.router.rpartition(".")[0])
+    names: set[str] = set()
+    groups: list[type[StatesGroup]] = [StatesGroup]
+    while groups:
+        group = groups.pop()
+        groups.extend(group.__subclasses__())
+        if group is not StatesGroup:
+            names.update(group.__all_states_names__)
+    return sorted(names)
+
+
+class StateListFilter(admin.SimpleListFilter):
+    """The states the bots' code defines, plus the one asked for (no DISTINCT query)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        states = known_states()
+        if self.value() and self.value() not in states:
+            states.append(self.value())
+        return [(state, state) for state in states]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+def as_bigint(term: str) -> int | None:
+    try:
+        value = int(term)
+    except ValueError:
+        return None
+    return value if -_BIGINT <= value < _BIGINT else None
+
+
+def matching_usernames(term: str) -> set[str]:
+    name = term.removeprefix("@")
+    return {name, name.lower()}
+
+
+def pretty_json(value: Any) -> str:
+    """JSON indented in a <pre>, for read-only displays."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+
+
+class JSONObjectField(forms.JSONField):
+    """A JSON object (``{...}``) in an indented textarea; anything else is a clear error."""
+
+    widget = forms.Textarea(attrs={"rows": 16, "cols": 80, "style": "font-family:monospace"})
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or isinstance(value, dict):
+            return value
+        if value in self.empty_values:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValidationError(
+                "Not valid JSON: %(error)s. Write an object such as "
+                '{"cart": {"pizza": 1}}, with double quotes around keys and strings.',
+                code="invalid",
+                params={"error": str(error)},
+            ) from error
+        if not isinstance(parsed, dict):
+            raise ValidationError(
+                "Enter a JSON object ({...}), not %(kind)s: the bot expects a dict here.",
+                code="not_object",
+                params={"kind": type(parsed).__name__ if parsed is not None else "null"},
+            )
+        return parsed
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2)

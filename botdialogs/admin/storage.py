@@ -1,0 +1,388 @@
+"""Admin pages for what the bots store: chats, dialog stacks, contexts and FSM records.
+
+Built for big tables: lists order by an indexed column, count at most ``COUNT_LIMIT`` rows,
+filter by bot and state without DISTINCT queries, and search by exact id or username only
+(no ``LIKE`` over a million rows). Writes go through :mod:`botdialogs.repair`, under the
+chat lock. Fields whose edit would corrupt a stack (intents, ids, keys, states of contexts)
+are read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from botdialogs.admin import lists
+from botdialogs.admin.lists import (
+    USERNAME_MATCHES,
+    BotListFilter,
+    CappedCountPaginator,
+    JSONObjectField,
+    StateListFilter,
+    as_bigint,
+    matching_usernames,
+    pretty_json,
+)
+from botdialogs.bots import bot_name_for_id, get_storage
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
+from botdialogs.repair import (
+    chat_scope_of,
+    chat_scopes_of,
+    chat_write,
+    close_top_dialog,
+    reset_chat,
+    reset_stacks,
+)
+from botdialogs.storage.rows import KEY_FIELDS
+
+
+# -- admins ----------------------------------------------------------------------------------
+class StorageAdmin(admin.ModelAdmin):
+    """What every botdialogs admin shares: fast lists, id search, locked writes."""
+
+    change_list_template = "botdialogs/admin/change_list.html"
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    search_fields = ("=user_id", "=chat_id")  # shows the box; get_search_results does the work
+    search_help_text = "Exact user id, chat id or @username."
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Exact ids (numbers) and exact usernames; never a scan of the table."""
+        terms = search_term.split()
+        if not terms:
+            return queryset, False
+        where = Q()
+        names: set[str] = set()
+        for term in terms:
+            number = as_bigint(term)
+            if number is not None:
+                where |= Q(user_id=number) | Q(chat_id=number)
+            else:
+                names |= matching_usernames(term)
+        if names:
+            where |= self.username_q(names)
+        return (queryset.filter(where) if where else queryset.none()), False
+
+    def username_q(self, names: set[str]) -> Q:
+        """Rows of the users with these usernames (found in TelegramChat first)."""
+        user_ids = list(
+            TelegramChat.objects.filter(username__in=names)
+            .order_by()
+            .values_list("user_id", flat=True)
+            .distinct()[:USERNAME_MATCHES]
+        )
+        return Q(user_id__in=user_ids) | Q(chat_id__in=user_ids) if user_ids else Q(pk__in=[])
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        from botdialogs.storage import DjangoStorage
+
+        storage = get_storage()
+        if not isinstance(storage, DjangoStorage):
+            messages.warning(
+                request,
+                f"Dialog state is not in the database: BOTDIALOGS['STORAGE'] is "
+                f"{type(storage).__name__}, so the bots do not read or write these rows. "
+                "Only rows stored while DjangoStorage was configured are shown.",
+            )
+        return super().changelist_view(
+            request, {**(extra_context or {}), "count_limit": lists.COUNT_LIMIT}
+        )
+
+    @admin.display(description="bot", ordering="bot_id")
+    def bot(self, obj: Any) -> str:
+        return bot_name_for_id(obj.bot_id) or str(obj.bot_id)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # rows come from the bots
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool
+    ) -> None:
+        """Write only the fields the form changed, under the chat lock."""
+        fields = [
+            name for name in form.changed_data if name not in self.get_readonly_fields(request, obj)
+        ]
+        if not fields:
+            return
+        if hasattr(obj, "updated_at"):
+            fields.append("updated_at")
+        with chat_write(type(obj), [chat_scope_of(obj)]):
+            obj.save(update_fields=fields)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with chat_write(type(obj), [chat_scope_of(obj)]):
+            obj.delete()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with chat_write(queryset.model, chat_scopes_of(queryset)):
+            queryset.delete()
+
+
+@admin.register(TelegramChat)
+class TelegramChatAdmin(StorageAdmin):
+    """Who the bots talk to; "Reset dialogs" gives a chat a fresh start."""
+
+    list_display = (
+        "__str__",
+        "user_id",
+        "chat_id",
+        "chat_type",
+        "bot",
+        "site_user",
+        "is_blocked",
+        "last_seen",
+        "dialogs",
+    )
+    list_select_related = ("site_user",)
+    list_filter = (BotListFilter, "is_blocked")
+    ordering = ("-last_seen",)
+    raw_id_fields = ("site_user",)
+    readonly_fields = (
+        "bot",
+        "bot_id",
+        "chat_id",
+        "user_id",
+        "chat_type",
+        "title",
+        "username",
+        "first_name",
+        "last_name",
+        "language_code",
+        "first_seen",
+        "last_seen",
+        "dialogs",
+    )
+    fields = (*readonly_fields, "site_user", "is_blocked")
+    actions = ("reset_dialogs",)
+
+    def username_q(self, names: set[str]) -> Q:
+        return Q(username__in=names)
+
+    @admin.display(description="dialogs")
+    def dialogs(self, obj: TelegramChat) -> str:
+        url = reverse("admin:botdialogs_dialogstack_changelist")
+        return format_html('<a href="{}?q={}&amp;bot={}">stacks</a>', url, obj.chat_id, obj.bot_id)
+
+    @admin.action(
+        description="Reset dialogs (delete the chat's stacks and contexts)", permissions=["delete"]
+    )
+    def reset_dialogs(self, request: HttpRequest, queryset: QuerySet[TelegramChat]) -> None:
+        stacks = contexts = 0
+        for chat in queryset.select_related(None).only("bot_id", "chat_id"):
+            deleted = reset_chat(chat)
+            stacks, contexts = stacks + deleted[0], contexts + deleted[1]
+        self.message_user(request, f"Deleted {stacks} dialog stacks and {contexts} contexts.")
+
+
+class DialogContextInline(admin.TabularInline):
+    """The stack's open dialogs, read-only; edit dialog data on a context's own page."""
+
+    model = DialogContext
+    fk_name = "stack"
+    fields = (
+        "intent_id",
+        "state",
+        "start_data_json",
+        "dialog_data_json",
+        "widget_data_json",
+        "updated_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("pk",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="start data")
+    def start_data_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.start_data)
+
+    @admin.display(description="dialog data")
+    def dialog_data_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.dialog_data)
+
+    @admin.display(description="widget data")
+    def widget_data_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.widget_data)
+
+
+@admin.register(DialogStack)
+class DialogStackAdmin(StorageAdmin):
+    """aiogram_dialog stacks: the top state at a glance, contexts inline, reset and close."""
+
+    list_display = (
+        "chat_id",
+        "user_id",
+        "stack_name",
+        "state",
+        "depth",
+        "bot",
+        "updated_at",
+        "expires_at",
+    )
+    list_filter = (BotListFilter, StateListFilter)
+    ordering = ("-updated_at",)
+    inlines = (DialogContextInline,)
+    fieldsets = (
+        ("Key", {"fields": ("bot", *KEY_FIELDS, "stack_id")}),
+        ("Dialogs", {"fields": ("state", "depth", "intents_json")}),
+        (
+            "Last message",
+            {
+                "fields": (
+                    "last_message_id",
+                    "last_reply_keyboard",
+                    "last_media_id",
+                    "last_media_unique_id",
+                    "last_income_media_group_id",
+                )
+            },
+        ),
+        ("Other", {"fields": ("extra_json", "updated_at", "expires_at")}),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+    actions = ("reset_dialogs", "close_top")
+
+    @admin.display(description="stack", ordering="stack_id")
+    def stack_name(self, obj: DialogStack) -> str:
+        return obj.stack_id or "default"
+
+    @admin.display(description="intents (bottom to top)")
+    def intents_json(self, obj: DialogStack) -> str:
+        return pretty_json(obj.intents)
+
+    @admin.display(description="extra")
+    def extra_json(self, obj: DialogStack) -> str:
+        return pretty_json(obj.extra)
+
+    @admin.action(
+        description="Reset dialogs (delete stacks and their contexts)", permissions=["delete"]
+    )
+    def reset_dialogs(self, request: HttpRequest, queryset: QuerySet[DialogStack]) -> None:
+        stacks, contexts = reset_stacks(queryset)
+        self.message_user(request, f"Deleted {stacks} dialog stacks and {contexts} contexts.")
+
+    @admin.action(description="Close the top dialog", permissions=["change"])
+    def close_top(self, request: HttpRequest, queryset: QuerySet[DialogStack]) -> None:
+        closed = sum(
+            close_top_dialog(pk) for pk in queryset.order_by().values_list("pk", flat=True)
+        )
+        self.message_user(request, f"Closed the top dialog of {closed} stacks.")
+
+
+class DialogContextForm(forms.ModelForm):
+    """Only dialog_data is editable, and only as a JSON object."""
+
+    dialog_data = JSONObjectField(label="dialog data", required=False)
+
+    class Meta:
+        model = DialogContext
+        fields = ("dialog_data",)
+
+
+@admin.register(DialogContext)
+class DialogContextAdmin(StorageAdmin):
+    """Open dialogs; dialog_data can be repaired, the rest would corrupt the stack."""
+
+    form = DialogContextForm
+    list_display = ("intent_id", "state", "chat_id", "user_id", "stack_link", "bot", "updated_at")
+    list_filter = (BotListFilter, StateListFilter)
+    ordering = ("-updated_at",)
+    readonly_fields = (
+        "bot",
+        *KEY_FIELDS,
+        "intent_id",
+        "stack_link",
+        "stack_key",
+        "state",
+        "start_data_json",
+        "widget_data_json",
+        "access_settings_json",
+        "extra_json",
+        "updated_at",
+    )
+    fields = (*readonly_fields[:-5], "dialog_data", *readonly_fields[-5:])
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a stack would still name it: close the top dialog on the stack instead
+
+    @admin.display(description="stack")
+    def stack_link(self, obj: DialogContext) -> str:
+        if obj.stack_id is None:
+            return "(none)"
+        url = reverse("admin:botdialogs_dialogstack_change", args=[obj.stack_id])
+        return format_html('<a href="{}">{}</a>', url, obj.stack_key or "default")
+
+    @admin.display(description="start data")
+    def start_data_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.start_data)
+
+    @admin.display(description="widget data")
+    def widget_data_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.widget_data)
+
+    @admin.display(description="access settings")
+    def access_settings_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.access_settings)
+
+    @admin.display(description="extra")
+    def extra_json(self, obj: DialogContext) -> str:
+        return pretty_json(obj.extra)
+
+
+class FsmRecordForm(forms.ModelForm):
+    """Plain aiogram FSM state and data; data must be a JSON object."""
+
+    data = JSONObjectField(required=False)
+
+    class Meta:
+        model = FsmRecord
+        fields = ("state", "data")
+
+
+@admin.register(FsmRecord)
+class FsmRecordAdmin(StorageAdmin):
+    """aiogram FSM state and data outside aiogram_dialog."""
+
+    form = FsmRecordForm
+    list_display = (
+        "destiny",
+        "state",
+        "chat_id",
+        "user_id",
+        "bot",
+        "updated_at",
+        "state_expires_at",
+    )
+    list_filter = (BotListFilter, StateListFilter)
+    ordering = ("-updated_at",)
+    readonly_fields = (
+        "bot",
+        *KEY_FIELDS,
+        "destiny",
+        "state_expires_at",
+        "data_expires_at",
+        "updated_at",
+    )
+    fields = (*readonly_fields[:-3], "state", "data", *readonly_fields[-3:])
+
+
+# -- Background actions and broadcasts (botdialogs.background, botdialogs.broadcast) ---------
