@@ -81,14 +81,14 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
                 scope = unit_of_work(context.key) if unit_of_work else nullcontext()
                 async with scope as unit:
                     if unit is not None and not isinstance(event, DialogUpdate):
-                        _note_seen(unit, bot, data)
+                        _note_seen(unit, bot, event, data)
                     data.update({"state": context, "raw_state": await context.get_state()})
                     return await handler(event, data)
             finally:
                 _update_task.reset(marker)
 
 
-def _note_seen(unit: Any, bot: Bot, data: dict[str, Any]) -> None:
+def _note_seen(unit: Any, bot: Bot, event: TelegramObject, data: dict[str, Any]) -> None:
     event_context: EventContext | None = data.get(EVENT_CONTEXT_KEY)
     if event_context is None or event_context.chat is None or event_context.user is None:
         return
@@ -104,7 +104,19 @@ def _note_seen(unit: Any, bot: Bot, data: dict[str, Any]) -> None:
             "first_name": user.first_name or "",
             "last_name": user.last_name or "",
             "language_code": user.language_code or "",
+            "is_blocked": _blocks_the_bot(event),
         }
+    )
+
+
+def _blocks_the_bot(event: TelegramObject) -> bool:
+    """True for the update Telegram sends when a user blocks the bot in their private chat;
+    any other update from them (unblocking included) means they can be written to."""
+    member = getattr(event, "my_chat_member", None)
+    return (
+        member is not None
+        and member.chat.type == "private"
+        and member.new_chat_member.status == "kicked"
     )
 
 

@@ -237,3 +237,32 @@ def test_storage_is_a_setting_and_the_demo_bot_runs_on_each(
     async_to_sync(converse)()
     assert recording_bot.session.texts()[-1] == "Hello, Ann! What would you like to do?"
     assert DialogStack.objects.filter(chat_id=CHAT).exists() == (storage_type is DjangoStorage)
+
+
+def member_update(chat_id: int, status: str) -> dict[str, Any]:
+    """Telegram's my_chat_member update for the bot in a private chat."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Ann", "username": "ann"}
+    bot = {"id": 1, "is_bot": True, "first_name": "Bot"}
+    return {
+        "update_id": chat_id * 10 + len(status),
+        "my_chat_member": {
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
+            "from": user,
+            "date": 0,
+            "old_chat_member": {"status": "member", "user": bot},
+            "new_chat_member": {"status": status, "user": bot, "until_date": 0}
+            if status == "kicked"
+            else {"status": status, "user": bot},
+        },
+    }
+
+
+def test_a_user_who_blocks_the_bot_is_marked_and_unmarked_when_back(counter_bot: Bot) -> None:
+    feed(counter_bot, message_update(CHAT, "/start"))
+    assert TelegramChat.objects.get(chat_id=CHAT).is_blocked is False
+
+    feed(counter_bot, member_update(CHAT, "kicked"))
+    assert TelegramChat.objects.get(chat_id=CHAT).is_blocked is True
+
+    feed(counter_bot, message_update(CHAT, "/start"))
+    assert TelegramChat.objects.get(chat_id=CHAT).is_blocked is False

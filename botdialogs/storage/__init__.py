@@ -98,7 +98,7 @@ class UnitOfWork:
         }
         refresh_before = timezone.now() - SEEN_REFRESH
         chats = [
-            {**values, "is_blocked": False}
+            {"is_blocked": False, **values}
             for ident, values in self.seen.items()
             if chat_changed(self.known_chats.get(ident), values, refresh_before)
         ]

@@ -243,7 +243,7 @@ def chat_changed(
     known: Mapping[str, Any] | None, seen: Mapping[str, Any], refresh_before: datetime
 ) -> bool:
     """Whether what an update says of a chat/user differs from its stored row."""
-    if known is None or known["is_blocked"]:  # writing again means they unblocked the bot
+    if known is None or known["is_blocked"] != seen.get("is_blocked", False):
         return True
     if known["last_seen"] < refresh_before:
         return True
