@@ -20,6 +20,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def refuse_in_async(message: str) -> None:
+    """Raise NotInAsyncContext(message) when called with an event loop running: sync helpers
+    would block it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise NotInAsyncContext(message)
+
+
 def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``function(*args, **kwargs)`` to completion from sync code and return its result.
 
@@ -27,15 +37,10 @@ def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kw
     it on may not outlive the call. Calling this from a running event loop is a mistake (it
     would block the loop), and raises :class:`NotInAsyncContext`.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise NotInAsyncContext(
-            f"run_async({getattr(function, '__name__', function)!r}) called from async code: "
-            "await the coroutine instead"
-        )
+    refuse_in_async(
+        f"run_async({getattr(function, '__name__', function)!r}) called from async code: "
+        "await the coroutine instead"
+    )
 
     # asgiref runs the call on the loop of an enclosing async caller if there is one (a sync
     # view under ASGI), else on a new loop that ends with the call.

@@ -26,9 +26,9 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from botdialogs.background.actions import describe, perform
 from botdialogs.conf import get_settings
-from botdialogs.exceptions import BadBackgroundAction, NotInAsyncContext
+from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.middleware import update_in_progress
-from botdialogs.sync import run_async
+from botdialogs.sync import refuse_in_async, run_async
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -44,15 +44,10 @@ def send(action: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> str:
 
     Outside a transaction it is delivered now. A rolled-back transaction sends nothing.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise NotInAsyncContext(
-            "botdialogs.background.start/update/... are for sync code; in async code use "
-            "botdialogs.background.bg_manager(...) and await its methods"
-        )
+    refuse_in_async(
+        "botdialogs.background.start/update/... are for sync code; in async code use "
+        "botdialogs.background.bg_manager(...) and await its methods"
+    )
     in_transaction = connections[using].in_atomic_block
     transaction.on_commit(functools.partial(deliver, action), using=using, robust=in_transaction)
     return str(action["id"])
