@@ -92,15 +92,24 @@ class PostgresEventIsolation(_ReentrantByTask):
     advisory locks are re-entrant per connection, so two chats' coroutines would both get the
     lock. Each held lock uses one connection from a per-event-loop pool; a connection that
     dies releases its locks on the server, so a crashed worker never leaves a chat locked.
+
+    Updates of one chat in one process first queue on an in-process lock, so a busy chat
+    holds one connection per process, not one per waiting update.
     """
 
-    def __init__(self, using: str = "default", max_connections: int = 20) -> None:
+    def __init__(self, using: str = "default", max_connections: int = 10) -> None:
         super().__init__()
         # Each chat being handled holds one: this many chats of one process run at once.
         self.pool = LoopPool(using=using, max_size=max_connections)
+        self.local = LocalEventIsolation()
 
     @asynccontextmanager
     async def _acquire(self, name: str) -> AsyncGenerator[None, None]:
+        async with self.local._acquire(name), self._advisory(name):
+            yield
+
+    @asynccontextmanager
+    async def _advisory(self, name: str) -> AsyncGenerator[None, None]:
         lock_id = advisory_key(name)
         connection = await self.pool.get()
         try:

@@ -72,7 +72,8 @@ class PostgresDatabase:
 
     def __init__(self, data_ttl: timedelta | None, using: str = "default") -> None:
         self.data_ttl = data_ttl
-        self.pool = LoopPool(using=using)
+        # Connections are held for one read or one write: a few serve many chats.
+        self.pool = LoopPool(using=using, max_size=5)
 
     @property
     def statements(self) -> int:
