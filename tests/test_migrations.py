@@ -34,8 +34,8 @@ def test_migrations_apply_on_a_new_sqlite_file(tmp_path: Path) -> None:
     assert "Applying botdialogs.0001_initial... OK" in output
 
 
-@pytest.mark.parametrize("name", ["botdialogs_migration_test"])
-def test_migrations_apply_on_a_new_postgresql_database(name: str) -> None:
+def test_migrations_apply_on_a_new_postgresql_database() -> None:
+    name = "botdialogs_migration_test"
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {name}")

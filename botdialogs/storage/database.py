@@ -29,9 +29,6 @@ LoadedScope = tuple[dict[RowId, Row], dict[ChatIdent, dict[str, Any]]]
 class StorageDatabase(Protocol):
     """What DjangoStorage needs from a database engine."""
 
-    statements: int
-    """Statements sent so far (tests count round trips with it)."""
-
     async def load_scope(self, scope: ChatScope) -> LoadedScope:
         """Every live row of one chat, and the stored chat/user rows of that chat."""
         ...

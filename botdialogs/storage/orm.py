@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
@@ -43,11 +43,6 @@ class OrmDatabase:
 
     def __init__(self, data_ttl: timedelta | None) -> None:
         self.data_ttl = data_ttl
-
-    @property
-    def statements(self) -> int:
-        """Queries run on this thread's connection (counted only while DEBUG or captured)."""
-        return len(connection.queries)
 
     async def load_scope(self, scope: ChatScope) -> LoadedScope:
         return await sync_to_async(self.load_scope_sync)(scope)
