@@ -127,11 +127,11 @@ def get_event_isolation() -> BaseEventIsolation:
 def _default_isolation(storage: BaseStorage) -> BaseEventIsolation:
     from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-    from botdialogs.isolation import DatabaseEventIsolation, LocalEventIsolation
+    from botdialogs.isolation import LocalEventIsolation
     from botdialogs.storage import DjangoStorage
 
     if isinstance(storage, DjangoStorage):
-        return DatabaseEventIsolation()
+        return storage.create_isolation()
     if isinstance(storage, RedisStorage):
         return RedisEventIsolation(redis=storage.redis, key_builder=storage.key_builder)
     return LocalEventIsolation()
@@ -233,13 +233,10 @@ async def _release_loop_resources() -> None:
 def reset() -> None:
     """Forget every cached Dispatcher, storage and Bot (settings changed, or tests)."""
     global _storage, _isolation
-    from botdialogs.pg import LoopPool
-
     with _lock:
-        for owner in (getattr(_storage, "database", None), getattr(_isolation, "backend", None)):
-            pool = getattr(owner, "pool", None)
-            if isinstance(pool, LoopPool):
-                pool.discard()
+        discard = getattr(getattr(_storage, "database", None), "discard", None)
+        if discard is not None:
+            discard()  # DjangoStorage on PostgreSQL: every loop's idle connections
         _dispatchers.clear()
         _bg_factories.clear()
         _storage = None

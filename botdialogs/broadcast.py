@@ -26,8 +26,8 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from botdialogs.background.actions import build_action, perform
-from botdialogs.background.records import claim, finish
+from botdialogs.background.actions import build_action
+from botdialogs.background.records import DUPLICATE, finish, note_attempt, perform_claimed
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
@@ -219,7 +219,7 @@ async def _deliver_one(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter)
     action = {**broadcast.action, "id": f"b{broadcast.pk}-{chat_pk}"}
     if chat is not None:
         action.update(user_id=chat.user_id, chat_id=chat.chat_id)
-    if not await sync_to_async(claim)(action, broadcast.pk):
+    if not await sync_to_async(note_attempt)(action, broadcast.pk):
         return None
     if chat is None or chat.is_blocked:
         await sync_to_async(finish)(action["id"], BackgroundAction.Status.REJECTED, "skipped")
@@ -227,7 +227,7 @@ async def _deliver_one(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter)
     while True:
         await limiter.acquire(chat.chat_id)
         try:
-            await perform(action)
+            outcome = await perform_claimed(action)
         except TelegramRetryAfter as error:
             await limiter.pause(error.retry_after)
             continue
@@ -242,5 +242,4 @@ async def _deliver_one(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter)
             logger.warning("Broadcast %s to chat %s failed: %s", broadcast.pk, chat.chat_id, error)
             await sync_to_async(finish)(action["id"], BackgroundAction.Status.RETRY, repr(error))
             return "failed"
-        await sync_to_async(finish)(action["id"], BackgroundAction.Status.DONE)
-        return "sent"
+        return None if outcome == DUPLICATE else "sent"

@@ -42,3 +42,47 @@ class BadBackgroundAction(BotDialogsError, ValueError):
 
     Never retried: the same action would fail the same way.
     """
+
+
+class StorageUnavailable(BotDialogsError, ConnectionError):
+    """The database could not take or commit an update's state (down, restarting, failing).
+
+    Nothing was committed: the webhook answers 503 and Telegram delivers the update again; a
+    task is retried.
+    """
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is a passing failure of a service (database, Redis, Telegram's
+    network or servers) rather than a bug: the work is rolled back and tried again.
+
+    A handler's own bug (any other exception) is logged and not retried: the same update
+    would fail the same way forever.
+    """
+    from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+    from django.db import InterfaceError, OperationalError
+
+    transient: tuple[type[BaseException], ...] = (
+        StorageUnavailable,
+        OperationalError,
+        InterfaceError,
+        TelegramNetworkError,
+        TelegramServerError,
+        TelegramRetryAfter,
+        ConnectionError,
+        TimeoutError,
+    )
+    try:
+        import psycopg
+
+        transient += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # psycopg is only needed on PostgreSQL
+        pass
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        transient += (RedisConnectionError, RedisTimeoutError)
+    except ImportError:  # redis is only needed with Redis
+        pass
+    return isinstance(error, transient)

@@ -1,9 +1,10 @@
 """What botdialogs adds to each Dispatcher: a transactional FSM middleware and recovery.
 
 :class:`TransactionalFSMMiddleware` replaces aiogram's FSM middleware. Like aiogram's, it
-takes the chat's event-isolation lock before reading state; inside the lock it opens the
-storage's unit of work (when the storage has one, as DjangoStorage does), so one update makes
-one read and one write transaction, written before the lock is released.
+takes the chat's event-isolation lock before reading state; with DjangoStorage that lock is
+the storage's unit of work (two round trips, one transaction, the update's claim committed
+with its state). It also records who the update came from, and takes the claim of an update
+that has no chat (an inline query) in a unit of work of its own.
 
 The recovery handlers turn two known aiogram_dialog failures into a short message:
 a stored state that no longer exists in code (:class:`UnknownState`, after a deploy renamed
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -31,6 +33,8 @@ from aiogram_dialog.api.entities import DialogUpdate
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 
 from botdialogs.conf import get_settings
+from botdialogs.storage import DjangoStorage
+from botdialogs.storage.claims import AlreadyProcessed, take_pending
 
 logger = logging.getLogger("botdialogs")
 
@@ -72,13 +76,18 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
         bot: Bot = data["bot"]
         context = self.resolve_event_context(bot, data)
         data["fsm_storage"] = self.storage
+        storage = self.storage if isinstance(self.storage, DjangoStorage) else None
         if context is None:
-            return await handler(event, data)
-        unit_of_work = getattr(self.storage, "unit_of_work", None)
+            claim = take_pending() if storage is not None else None
+            if claim is None:
+                return await handler(event, data)
+            async with storage.unit_of_work(None, claim):  # type: ignore[union-attr]
+                return await handler(event, data)
         async with self.events_isolation.lock(key=context.key):
             marker = _update_task.set(asyncio.current_task())
             try:
-                scope = unit_of_work(context.key) if unit_of_work else nullcontext()
+                # Joins the unit the lock opened (or opens one under another isolation).
+                scope = storage.unit_of_work(context.key) if storage else nullcontext()
                 async with scope as unit:
                     if unit is not None and not isinstance(event, DialogUpdate):
                         _note_seen(unit, bot, event, data)
@@ -93,20 +102,31 @@ def _note_seen(unit: Any, bot: Bot, event: TelegramObject, data: dict[str, Any])
     if event_context is None or event_context.chat is None or event_context.user is None:
         return
     chat, user = event_context.chat, event_context.user
+    names = {
+        "chat_type": chat.type,
+        "title": chat.title,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "language_code": user.language_code,
+    }
     unit.note_seen(
         {
             "bot_id": bot.id,
             "chat_id": chat.id,
             "user_id": user.id,
-            "chat_type": chat.type or "",
-            "title": chat.title or "",
-            "username": user.username or "",
-            "first_name": user.first_name or "",
-            "last_name": user.last_name or "",
-            "language_code": user.language_code or "",
+            # Cut to the column now: a value that does not fit must never fail the commit.
+            **{name: (value or "")[: _column_length(name)] for name, value in names.items()},
             "is_blocked": _blocks_the_bot(event),
         }
     )
+
+
+@functools.cache
+def _column_length(name: str) -> int:
+    from botdialogs.models import TelegramChat
+
+    return TelegramChat._meta.get_field(name).max_length or 255
 
 
 def _blocks_the_bot(event: TelegramObject) -> bool:
@@ -118,6 +138,11 @@ def _blocks_the_bot(event: TelegramObject) -> bool:
         and member.chat.type == "private"
         and member.new_chat_member.status == "kicked"
     )
+
+
+async def on_already_processed(event: ErrorEvent) -> None:
+    """A redelivered update or a repeated background action: acknowledged, not handled."""
+    logger.info("Skipped: %s", event.exception)
 
 
 async def on_unknown_state(
@@ -161,6 +186,7 @@ def install(dispatcher: Dispatcher, storage: BaseStorage, isolation: BaseEventIs
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.fsm = TransactionalFSMMiddleware(storage=storage, events_isolation=isolation)
     dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.errors.register(on_already_processed, ExceptionTypeFilter(AlreadyProcessed))
     dispatcher.errors.register(on_unknown_state, ExceptionTypeFilter(UnknownState))
     dispatcher.errors.register(
         on_unknown_intent, ExceptionTypeFilter(UnknownIntent, OutdatedIntent)

@@ -8,13 +8,33 @@ from celery import shared_task
 
 from botdialogs.sync import run_async
 
+#: Seconds between tries of a queued update whose database or network failed; then given up.
+UPDATE_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
 
-@shared_task(name="botdialogs.process_update", ignore_result=True)
-def process_update(bot_name: str, raw_update: dict[str, Any]) -> None:
-    """Handle one queued webhook update (its update_id was taken by the webhook view)."""
+
+@shared_task(
+    name="botdialogs.process_update",
+    bind=True,
+    ignore_result=True,
+    # Acknowledged only when done: a worker killed mid-task leaves the message to be
+    # delivered again (at once when the pool sees its child die, else after the broker's
+    # visibility timeout); the update's claim makes the second run a no-op if the first
+    # one committed.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=len(UPDATE_RETRY_DELAYS),
+)
+def process_update(self: Any, bot_name: str, raw_update: dict[str, Any]) -> None:
+    """Handle one queued webhook update exactly once (its update_id commits with its state)."""
     from botdialogs import webhook
+    from botdialogs.exceptions import is_transient
 
-    run_async(webhook.process_update, bot_name, raw_update)
+    try:
+        run_async(webhook.process_update, bot_name, raw_update)
+    except Exception as error:
+        if not is_transient(error) or self.request.retries >= len(UPDATE_RETRY_DELAYS):
+            raise
+        raise self.retry(exc=error, countdown=UPDATE_RETRY_DELAYS[self.request.retries]) from error
 
 
 # -- background actions and broadcasts (botdialogs.background, botdialogs.broadcast) --------
@@ -24,18 +44,18 @@ RETRY_DELAYS = (1, 5, 15, 60, 300)
 
 
 def _retryable(error: BaseException) -> bool:
-    from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-    from django.db import DatabaseError
+    from botdialogs.exceptions import is_transient
 
-    return isinstance(
-        error, TelegramNetworkError | TelegramRetryAfter | TelegramServerError | DatabaseError
-    )
+    return is_transient(error)
 
 
 @shared_task(
     name="botdialogs.perform_background_action",
     bind=True,
     ignore_result=True,
+    # As process_update: a killed worker's action runs again; its claim keeps it once.
+    acks_late=True,
+    reject_on_worker_lost=True,
     max_retries=len(RETRY_DELAYS),
 )
 def perform_background_action(self: Any, action: dict[str, Any]) -> str:

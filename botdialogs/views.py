@@ -6,7 +6,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.views.decorators.csrf import csrf_exempt
 
 from botdialogs import webhook as webhooks
-from botdialogs.exceptions import BadUpdate, UnknownBot, UpdateTooLarge, WebhookForbidden
+from botdialogs.exceptions import (
+    BadUpdate,
+    UnknownBot,
+    UpdateTooLarge,
+    WebhookForbidden,
+    is_transient,
+)
 from botdialogs.localtg.address import remember_request_address
 
 
@@ -37,4 +43,11 @@ async def webhook(request: HttpRequest, name: str) -> HttpResponse:
         return _error(413, "Request body too large")
     except BadUpdate as error:
         return _error(400, str(error))
-    return JsonResponse(await webhooks.handle_delivery(name, raw_update))
+    try:
+        body = await webhooks.handle_delivery(name, raw_update)
+    except Exception as error:
+        if not is_transient(error):
+            raise  # a bug of ours: Django logs it and answers 500; Telegram retries
+        # Nothing was committed or queued: Telegram delivers the update again.
+        return _error(503, "Temporarily unable to process the update")
+    return JsonResponse(body)

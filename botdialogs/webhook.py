@@ -1,4 +1,4 @@
-"""Webhook handling: accept one Telegram delivery, take its update_id once, process it.
+"""Webhook handling: accept one Telegram delivery and process it exactly once.
 
 The view (:func:`botdialogs.views.webhook`) only translates HTTP; everything here is plain
 async code that tests call directly:
@@ -7,11 +7,11 @@ async code that tests call directly:
   :class:`~botdialogs.exceptions.WebhookForbidden`, :class:`~botdialogs.exceptions.UpdateTooLarge`,
   :class:`~botdialogs.exceptions.BadUpdate` or :class:`~botdialogs.exceptions.UnknownBot`
   before anything is stored;
-- :func:`take_update_id` inserts the :class:`~botdialogs.models.ProcessedUpdate` row that
-  makes a second delivery a no-op (the unique constraint, not a lookup, decides);
-- :func:`process_update` feeds the bot's Dispatcher and returns what may go back in the
-  webhook response (aiogram's "reply in webhook response");
-- :func:`handle_delivery` strings them together and picks inline or queued mode.
+- :func:`process_update` feeds the bot's Dispatcher exactly once, in effect: the update's
+  ``update_id`` commits with the state its handlers changed (see its docstring), and it
+  returns what may go back in the webhook response (aiogram's "reply in webhook response");
+- :func:`handle_delivery` picks inline or queued mode (the Celery worker then calls
+  :func:`process_update`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError
 from django.utils import timezone
 from pydantic import ValidationError
 
 from botdialogs.bots import get_bot, get_dispatcher
 from botdialogs.conf import get_settings
-from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden
+from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
 from botdialogs.models import ProcessedUpdate
+from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -93,24 +93,19 @@ def accept_update(
     return parse_update(body)
 
 
-async def take_update_id(bot_name: str, update_id: int) -> bool:
-    """Record ``update_id`` as taken by the bot; False if it already was (a redelivery).
+def update_claim(bot_name: str, update_id: int) -> UpdateClaim:
+    """The claim that commits ``update_id`` with the state its update changes."""
+    ttl = timedelta(seconds=get_settings().update_id_ttl)
+    return UpdateClaim(bot_name=bot_name, update_id=update_id, ttl=ttl)
 
-    Race-safe: two deliveries insert, the unique constraint lets one through. A row older
-    than ``UPDATE_ID_TTL`` no longer counts; one conditional UPDATE gives it to one taker.
+
+async def take_update_id(bot_name: str, update_id: int) -> bool:
+    """Record ``update_id`` as processed in a transaction of its own; False if it was.
+
+    Only for storages without a unit of work (Redis, memory), after the update was handled:
+    with DjangoStorage the id commits with the update's state instead.
     """
-    now = timezone.now()
-    try:
-        await ProcessedUpdate.objects.acreate(
-            bot_name=bot_name, update_id=update_id, received_at=now
-        )
-    except IntegrityError:
-        cutoff = now - timedelta(seconds=get_settings().update_id_ttl)
-        revived = await ProcessedUpdate.objects.filter(
-            bot_name=bot_name, update_id=update_id, received_at__lt=cutoff
-        ).aupdate(received_at=now)
-        return revived == 1
-    return True
+    return await sync_to_async(update_claim(bot_name, update_id).record)(timezone.now())
 
 
 def delete_expired_updates() -> int:
@@ -123,26 +118,49 @@ def delete_expired_updates() -> int:
     return deleted
 
 
-async def process_update(bot_name: str, raw_update: dict[str, Any]) -> dict[str, Any] | None:
-    """Feed one raw update to the bot's Dispatcher; never raises for a handler's failure.
+async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any] | None:
+    """Handle one update exactly once, in effect; returns the webhook response body, if any.
 
-    Returns the webhook response body when a handler returned a Bot API method that can
-    travel in the response (``{"method": "sendMessage", ...}``), else None. A handler's
-    exception is logged with the bot and update id and swallowed: Telegram would otherwise
-    redeliver the update forever (and the update_id row drops the redelivery anyway).
+    The update's claim (:class:`~botdialogs.storage.UpdateClaim`) commits with the state
+    its handlers changed, in the storage's unit of work. Outcomes:
+
+    - handled: the state and the update id are committed; returns the method a handler
+      returned, when it can travel in the webhook response (``{"method": ...}``);
+    - a redelivery of a committed update: not handled again, returns None;
+    - a handler's bug: logged with its traceback, the update id is committed without the
+      state changes (a retry would fail the same way), returns None;
+    - a passing failure (database, Redis, Telegram's network): nothing is committed and the
+      error propagates, so the webhook answers 5xx or the task is retried, and the
+      redelivery is handled afresh. Messages sent before it may be sent again then.
     """
     bot = get_bot(bot_name)
     dispatcher = get_dispatcher(bot_name)
-    update_id = raw_update.get("update_id")
+    if not isinstance(update, Update):
+        update = Update.model_validate(update, context={"bot": bot})
+    claim = update_claim(bot_name, update.update_id)
+    with_unit = isinstance(dispatcher.fsm.storage, DjangoStorage)
+    if not with_unit and await sync_to_async(claim.taken)():
+        return _redelivered(claim)
     try:
-        update = Update.model_validate(raw_update, context={"bot": bot})
-        result = await dispatcher.feed_webhook_update(bot, update)
-    except Exception:  # a handler's bug must not turn into endless Telegram retries
-        logger.exception("Update %s of bot %r failed in its handler", update_id, bot_name)
-        return None
+        with claiming(claim):
+            result = await dispatcher.feed_update(bot, update)
+    except Exception as error:
+        if is_transient(error):
+            logger.warning("%s not processed, to be retried: %r", claim.describe(), error)
+            raise
+        logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
+        result = None
+    if claim.fresh is False:
+        return _redelivered(claim)
+    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
+        return _redelivered(claim)  # without a unit of work, a concurrent delivery won
     if isinstance(result, TelegramMethod):
         return await _method_response(bot, dispatcher_call=result)
     return None
+
+
+def _redelivered(claim: UpdateClaim) -> None:
+    logger.info("%s delivered again: acknowledged, not handled twice", claim.describe())
 
 
 async def _method_response(bot: Bot, dispatcher_call: TelegramMethod[Any]) -> dict[str, Any] | None:
@@ -160,26 +178,33 @@ async def _method_response(bot: Bot, dispatcher_call: TelegramMethod[Any]) -> di
     return payload
 
 
-async def handle_delivery(bot_name: str, raw_update: dict[str, Any]) -> dict[str, Any]:
-    """Take the update once and process it in the bot's mode; returns the response body."""
-    if not await take_update_id(bot_name, raw_update["update_id"]):
-        logger.info(
-            "Update %s of bot %r delivered again: dropped", raw_update["update_id"], bot_name
-        )
-        return {}
+async def handle_delivery(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any]:
+    """Process one accepted delivery in the bot's mode; returns the response body.
+
+    Raises on a passing failure (nothing committed, nothing queued): answer 5xx, and
+    Telegram delivers the update again.
+    """
     if get_settings().bot(bot_name).mode == "queued":
-        await enqueue_update(bot_name, raw_update)
+        raw = (
+            update
+            if isinstance(update, dict)
+            else update.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        )
+        await enqueue_update(bot_name, raw)
         return {}
-    return await process_update(bot_name, raw_update) or {}
+    return await process_update(bot_name, update) or {}
 
 
 async def enqueue_update(bot_name: str, raw_update: dict[str, Any]) -> None:
-    """Hand the update to the Celery task (run in-process when Celery is eager)."""
+    """Hand the update to the Celery task; the worker takes its update id, not the view.
+
+    Raises when the broker does not take it (the webhook answers 5xx, Telegram retries).
+    """
     from botdialogs.tasks import process_update as task
 
     # delay() talks to the broker (or runs the task eagerly, which crosses back to async via
     # run_async): both are sync and must leave this event loop's thread.
-    await sync_to_async(task.delay)(bot_name, raw_update)
+    await sync_to_async(task.delay, thread_sensitive=False)(bot_name, raw_update)
 
 
 # -- registering the webhook with Telegram (management commands) --------------------------------

@@ -1,36 +1,39 @@
-"""Performing queued actions exactly once: each action id is recorded in
-:class:`~botdialogs.models.BackgroundAction`, like the webhook records update ids.
+"""Performing received actions exactly once, in effect.
 
-A redelivered or retried action that already succeeded is skipped; one that failed for good
-(:class:`BadBackgroundAction`: unknown state, bad shape) is logged and never retried; one
-that failed for a passing reason (network, Telegram 5xx/429, database) raises for the caller
-(Celery task, consumer) to retry.
+Each action has a :class:`~botdialogs.models.BackgroundAction` row. Its attempts are noted in
+small transactions of their own, for the admin; what decides that the action is done is its
+claim (:class:`~botdialogs.storage.ActionClaim`): the row turns "done" in the same
+transaction as the dialog state the action changed, under the chat lock. So a retried or
+redelivered action that already committed is skipped, and one whose worker died before the
+commit is performed again, however long the first attempt ran.
+
+An action that failed for good (:class:`BadBackgroundAction`: unknown state, bad shape, or a
+handler's bug) is recorded and never retried; one that failed for a passing reason (network,
+Telegram 5xx/429, database) raises for the caller (Celery task, consumer) to retry.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db.models import F
 from django.utils import timezone
 
 from botdialogs.background.actions import describe, validate_action
-from botdialogs.exceptions import BadBackgroundAction
+from botdialogs.exceptions import BadBackgroundAction, is_transient
+from botdialogs.storage import ActionClaim, claiming
 
 logger = logging.getLogger("botdialogs.background")
-
-#: A "running" record older than this is taken to be from a worker that died.
-STALE_AFTER = timedelta(minutes=5)
 
 PERFORMED = "performed"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 
 
-def claim(action: dict[str, Any], broadcast_id: int | None = None) -> bool:
-    """Record ``action`` as running; False when it is done, rejected or running elsewhere."""
+def note_attempt(action: dict[str, Any], broadcast_id: int | None = None) -> bool:
+    """Record an attempt at ``action``; False when it is done or rejected already."""
     from botdialogs.models import BackgroundAction
 
     now = timezone.now()
@@ -50,48 +53,96 @@ def claim(action: dict[str, Any], broadcast_id: int | None = None) -> bool:
     )
     if created:
         return True
-    if record.status in (BackgroundAction.Status.DONE, BackgroundAction.Status.REJECTED):
+    final = (BackgroundAction.Status.DONE, BackgroundAction.Status.REJECTED)
+    if record.status in final:
         return False
-    if record.status == BackgroundAction.Status.RUNNING and record.started_at > now - STALE_AFTER:
-        return False
-    taken = BackgroundAction.objects.filter(
-        pk=record.pk, status=record.status, started_at=record.started_at
-    ).update(status=BackgroundAction.Status.RUNNING, attempts=F("attempts") + 1, started_at=now)
-    return taken == 1
+    # Another worker may be performing it right now: the claim lets one of them commit.
+    BackgroundAction.objects.filter(pk=record.pk).exclude(status__in=final).update(
+        status=BackgroundAction.Status.RUNNING, attempts=F("attempts") + 1, started_at=now
+    )
+    return True
 
 
 def finish(action_id: str, status: str, error: str = "") -> None:
-    """Record how the action ended."""
+    """Record how an attempt ended ("done" is the claim's to set, with the state)."""
     from botdialogs.models import BackgroundAction
 
-    BackgroundAction.objects.filter(action_id=action_id).update(
-        status=status, error=error[:2000], finished_at=timezone.now()
-    )
+    records = BackgroundAction.objects.filter(action_id=action_id)
+    if status == BackgroundAction.Status.RETRY:
+        records = records.exclude(status=BackgroundAction.Status.DONE)
+    records.update(status=status, error=error[:2000], finished_at=timezone.now())
+
+
+async def perform_claimed(action: dict[str, Any]) -> str:
+    """Perform ``action`` with its claim; PERFORMED, or DUPLICATE if it was done before.
+
+    With a storage that has no unit of work (Redis, memory) the action is marked done
+    after it ran, in a transaction of its own: at least once, not exactly once.
+    """
+    from botdialogs.background.actions import perform
+
+    claim = ActionClaim(action_id=action["id"])
+    with claiming(claim):
+        await perform(action)
+    if claim.fresh is False:
+        return DUPLICATE
+    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
+        return DUPLICATE
+    return PERFORMED
 
 
 def perform_recorded(action: Any) -> str:
-    """Perform a received action at most once (sync: Celery tasks); returns the outcome."""
-    from botdialogs.background.actions import perform
-    from botdialogs.models import BackgroundAction
+    """Perform a received action once (sync: Celery tasks); returns the outcome."""
     from botdialogs.sync import run_async
 
     checked = _checked(action)
     if checked is None:
         return REJECTED
-    if not claim(checked):
-        logger.info("Skipping %s: already performed or in progress", describe(checked))
+    if not note_attempt(checked):
+        logger.info("Skipping %s: already performed", describe(checked))
         return DUPLICATE
     try:
-        run_async(perform, checked)
-    except BadBackgroundAction as error:
-        logger.error("Rejected background action %s: %s", describe(checked), error)
-        finish(checked["id"], BackgroundAction.Status.REJECTED, str(error))
+        outcome = run_async(perform_claimed, checked)
+    except Exception as error:  # noqa: BLE001 - _failed raises again what may pass
+        return _failed(checked, error)
+    _log_outcome(checked, outcome)
+    return outcome
+
+
+async def aperform_recorded(action: Any) -> str:
+    """:func:`perform_recorded` for async callers on a long-lived loop (Channels worker)."""
+    checked = _checked(action)
+    if checked is None:
         return REJECTED
-    except Exception as error:
-        finish(checked["id"], BackgroundAction.Status.RETRY, repr(error))
-        raise
-    finish(checked["id"], BackgroundAction.Status.DONE)
-    return PERFORMED
+    if not await sync_to_async(note_attempt)(checked):
+        logger.info("Skipping %s: already performed", describe(checked))
+        return DUPLICATE
+    try:
+        outcome = await perform_claimed(checked)
+    except Exception as error:  # noqa: BLE001 - _failed raises again what may pass
+        return await sync_to_async(_failed)(checked, error)
+    _log_outcome(checked, outcome)
+    return outcome
+
+
+def _failed(action: dict[str, Any], error: Exception) -> str:
+    """Record a failed attempt; raise it again when another attempt may succeed."""
+    from botdialogs.models import BackgroundAction
+
+    if is_transient(error):
+        finish(action["id"], BackgroundAction.Status.RETRY, repr(error))
+        raise error
+    if isinstance(error, BadBackgroundAction):
+        logger.error("Rejected background action %s: %s", describe(action), error)
+    else:
+        logger.error("Background action %s failed", describe(action), exc_info=error)
+    finish(action["id"], BackgroundAction.Status.REJECTED, repr(error))
+    return REJECTED
+
+
+def _log_outcome(action: dict[str, Any], outcome: str) -> None:
+    if outcome == DUPLICATE:
+        logger.info("Skipping %s: performed by another attempt", describe(action))
 
 
 def _checked(action: Any) -> dict[str, Any] | None:
@@ -100,29 +151,3 @@ def _checked(action: Any) -> dict[str, Any] | None:
     except BadBackgroundAction as error:
         logger.error("Rejected malformed background action %r: %s", action, error)
         return None
-
-
-async def aperform_recorded(action: Any) -> str:
-    """:func:`perform_recorded` for async callers on a long-lived loop (Channels worker)."""
-    from asgiref.sync import sync_to_async
-
-    from botdialogs.background.actions import perform
-    from botdialogs.models import BackgroundAction
-
-    checked = _checked(action)
-    if checked is None:
-        return REJECTED
-    if not await sync_to_async(claim)(checked):
-        logger.info("Skipping %s: already performed or in progress", describe(checked))
-        return DUPLICATE
-    try:
-        await perform(checked)
-    except BadBackgroundAction as error:
-        logger.error("Rejected background action %s: %s", describe(checked), error)
-        await sync_to_async(finish)(checked["id"], BackgroundAction.Status.REJECTED, str(error))
-        return REJECTED
-    except Exception as error:
-        await sync_to_async(finish)(checked["id"], BackgroundAction.Status.RETRY, repr(error))
-        raise
-    await sync_to_async(finish)(checked["id"], BackgroundAction.Status.DONE)
-    return PERFORMED

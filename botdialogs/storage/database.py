@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from botdialogs.storage.claims import Claim
 from botdialogs.storage.rows import (
     ChatIdent,
     ChatScope,
@@ -26,22 +27,45 @@ from botdialogs.storage.rows import (
 LoadedScope = tuple[dict[RowId, Row], dict[ChatIdent, dict[str, Any]]]
 
 
+@dataclass
+class Transaction:
+    """An open unit of work's transaction: what :meth:`StorageDatabase.begin` loaded."""
+
+    scope: ChatScope | None
+    claim: Claim | None
+    rows: dict[RowId, Row] = field(default_factory=dict)
+    chats: dict[ChatIdent, dict[str, Any]] = field(default_factory=dict)
+    #: The engine's own handle (a psycopg connection; None for the ORM).
+    handle: Any = None
+
+
 class StorageDatabase(Protocol):
     """What DjangoStorage needs from a database engine."""
 
-    async def load_scope(self, scope: ChatScope) -> LoadedScope:
-        """Every live row of one chat, and the stored chat/user rows of that chat."""
+    async def begin(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
+        """Round trip 1: lock the chat, take the claim, load the chat's live rows.
+
+        Raises AlreadyProcessed (holding nothing) when the claim was committed before.
+        """
+        ...
+
+    async def commit(self, transaction: Transaction, plan: WritePlan | None) -> None:
+        """Round trip 2: carry out the plan, commit (with the claim) and unlock."""
+        ...
+
+    async def rollback(self, transaction: Transaction) -> None:
+        """Drop the transaction and unlock; never raises."""
         ...
 
     async def load_row(self, row_id: RowId) -> Row:
-        """One row (empty when absent or expired)."""
+        """One row outside a unit of work (empty when absent or expired)."""
         ...
 
     async def write(self, plan: WritePlan) -> None:
-        """Carry out the plan in one transaction."""
+        """Carry out the plan in one transaction, outside a unit of work."""
         ...
 
-    async def release_loop(self) -> None:
+    async def close(self) -> None:
         """Close what this engine opened on the running event loop."""
         ...
 
@@ -110,6 +134,12 @@ class WritePlan:
             context_values(row_id, row, self.now, known.get(context_stack_ref(row_id, row)))
             for row_id, row in self.contexts
         ]
+
+    def context_values(self, row_id: RowId, row: Row) -> dict[str, Any]:
+        """A context row's columns, its stack row id left for the engine to find."""
+        values = context_values(row_id, row, self.now, None)
+        assert values is not None  # deletes are in context_deletes
+        return values
 
     def links(self, written: dict[tuple, int]) -> list[tuple[dict[str, Any], int, list[str]]]:
         """(stack key, stack row id, intents) for attaching contexts written on their own."""

@@ -1,7 +1,9 @@
 """The Django ORM engine of DjangoStorage: any database Django supports (SQLite by default).
 
-Queries run in Django's thread through ``sync_to_async``: one hop to read a chat, one hop
-to write an update, each on Django's own connection (and so inside a test's transaction).
+Queries run in Django's thread through ``sync_to_async``: one hop to read a chat (and check
+the claim), one hop to write an update with its claim in one transaction, each on Django's
+own connection (and so inside a test's transaction). The chat lock is the storage's
+in-process lock: on SQLite one process serves the bot.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import transaction as db_transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
-from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, WritePlan
+from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
     KEY_FIELDS,
@@ -44,17 +47,48 @@ class OrmDatabase:
     def __init__(self, data_ttl: timedelta | None) -> None:
         self.data_ttl = data_ttl
 
-    async def load_scope(self, scope: ChatScope) -> LoadedScope:
-        return await sync_to_async(self.load_scope_sync)(scope)
+    async def begin(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
+        """Check the claim and read the chat, in one hop to Django's thread."""
+        return await sync_to_async(self.begin_sync)(scope, claim)
+
+    async def commit(self, transaction: Transaction, plan: WritePlan | None) -> None:
+        """Record the claim and carry out the plan in one transaction."""
+        await sync_to_async(self.commit_sync)(transaction, plan)
+
+    async def rollback(self, transaction: Transaction) -> None:
+        """Nothing was written before the commit: nothing to undo."""
 
     async def load_row(self, row_id: RowId) -> Row:
+        """One key, outside a unit of work."""
         return await sync_to_async(self.load_row_sync)(row_id)
 
     async def write(self, plan: WritePlan) -> None:
+        """The plan in one transaction, outside a unit of work."""
         await sync_to_async(self.write_sync)(plan)
 
-    async def release_loop(self) -> None:
+    async def close(self) -> None:
         """Nothing: the connection belongs to Django."""
+
+    def begin_sync(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
+        """:meth:`begin` in Django's thread."""
+        if claim is not None:
+            claim.fresh = not claim.taken()
+            if not claim.fresh:
+                raise AlreadyProcessed(f"{claim.describe()} was processed before")
+        transaction = Transaction(scope=scope, claim=claim)
+        if scope is not None:
+            transaction.rows, transaction.chats = self.load_scope_sync(scope)
+        return transaction
+
+    def commit_sync(self, transaction: Transaction, plan: WritePlan | None) -> None:
+        """:meth:`commit` in Django's thread."""
+        claim = transaction.claim
+        with db_transaction.atomic():
+            if claim is not None and not claim.record(timezone.now()):
+                # Only without the chat lock (two processes on SQLite) can this happen.
+                raise AlreadyProcessed(f"{claim.describe()} was committed meanwhile")
+            if plan is not None:
+                self.write_sync(plan)
 
     # -- reads ------------------------------------------------------------------------------
     def load_scope_sync(self, scope: ChatScope) -> LoadedScope:
@@ -102,7 +136,7 @@ class OrmDatabase:
     # -- writes -----------------------------------------------------------------------------
     def write_sync(self, plan: WritePlan) -> None:
         """Carry out the plan in one transaction."""
-        with transaction.atomic():
+        with db_transaction.atomic():
             self._delete("fsm", plan.fsm_deletes)
             self._upsert(FsmRecord, plan.fsm_upserts, "destiny")
             self._delete("stack", plan.stack_deletes)

@@ -1,0 +1,247 @@
+"""DjangoStorage: aiogram's ``BaseStorage`` on Django models, one transaction per update.
+
+aiogram_dialog keeps a stack under destiny ``aiogd:stack:<stack id>`` and each open dialog
+under ``aiogd:context:<intent id>``; those go to :class:`~botdialogs.models.DialogStack` and
+:class:`~botdialogs.models.DialogContext` as real columns. Every other destiny, and every
+state, goes to :class:`~botdialogs.models.FsmRecord`.
+
+Inside an update, the storage's event isolation (:meth:`DjangoStorage.create_isolation`)
+is also its unit of work (:mod:`.unit_of_work`): taking a chat's lock opens it, and
+releasing the lock commits it. aiogram's own FSM middleware takes that lock around every
+handler, so ``Dispatcher(storage=storage, events_isolation=storage.create_isolation())``
+gets two round trips and one transaction per update with nothing else installed. Outside an
+update each call is its own small transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import copy
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, nullcontext
+from datetime import timedelta
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
+from django.db import connections
+from django.utils import timezone
+
+from botdialogs.exceptions import UnstorableData
+from botdialogs.storage.claims import Claim, take_pending
+from botdialogs.storage.database import StorageDatabase, WritePlan
+from botdialogs.storage.rows import (
+    CONTEXT_PREFIX,
+    TOP_STATE,
+    Row,
+    RowId,
+    chat_scope,
+    data_kind,
+    row_id,
+    to_json,
+)
+from botdialogs.storage.unit_of_work import UnitOfWork
+
+# last_seen of a TelegramChat is refreshed at most this often, to keep updates write-free.
+SEEN_REFRESH = timedelta(minutes=5)
+ENGINES = ("auto", "orm", "psycopg")
+
+_current_unit: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
+    "botdialogs_unit_of_work", default=None
+)
+
+
+def _as_timedelta(value: float | timedelta | None) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=value)
+
+
+class DjangoStorage(BaseStorage):
+    """aiogram FSM storage on Django models, with structured aiogram_dialog tables.
+
+    ``state_ttl`` / ``data_ttl`` (seconds or timedelta) work like RedisStorage's: expired
+    values read as empty, and ``manage.py botdialogs_cleanup`` deletes them. Off by default.
+    ``engine``: "auto" (psycopg on PostgreSQL, the ORM elsewhere), "orm" or "psycopg".
+    ``using``: the Django database alias. ``max_connections``: PostgreSQL connections per
+    process (event loop), one per chat being handled. ``synchronous_commit=False`` commits
+    without waiting for the WAL flush: faster, and a server crash may forget the last
+    updates (like a Redis without persistence); Telegram does not redeliver those.
+    """
+
+    seen_refresh = SEEN_REFRESH
+
+    def __init__(
+        self,
+        *,
+        state_ttl: float | timedelta | None = None,
+        data_ttl: float | timedelta | None = None,
+        engine: str = "auto",
+        using: str = "default",
+        max_connections: int = 10,
+        synchronous_commit: bool = True,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        from botdialogs.isolation import LocalEventIsolation
+
+        self.state_ttl = _as_timedelta(state_ttl)
+        self.data_ttl = _as_timedelta(data_ttl)
+        # Updates of one chat queue in this process first: a busy chat holds one connection.
+        self.local_locks = LocalEventIsolation()
+        vendor = connections[using].vendor
+        if engine == "psycopg" or (engine == "auto" and vendor == "postgresql"):
+            from botdialogs.storage.postgres import PostgresDatabase
+
+            self.database: StorageDatabase = PostgresDatabase(
+                self.data_ttl,
+                using=using,
+                max_connections=max_connections,
+                synchronous_commit=synchronous_commit,
+            )
+        else:
+            from botdialogs.storage.orm import OrmDatabase
+
+            self.database = OrmDatabase(self.data_ttl)
+
+    # -- unit of work -----------------------------------------------------------------------
+    def create_isolation(self) -> BaseEventIsolation:
+        """The event isolation whose chat lock is this storage's unit of work.
+
+        Give it to the Dispatcher (``events_isolation=``) and to ``setup_dialogs``: each
+        update's storage work then takes two round trips and one transaction.
+        """
+        return UnitOfWorkIsolation(self)
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, key: StorageKey | None, claim: Claim | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """Lock the chat of ``key``, take the claim and load the chat; commit at the end.
+
+        ``key`` None: no chat (an inline query), only the claim. Without ``claim``, the one
+        handed down by :func:`botdialogs.storage.claims.claiming` is taken. A nested block
+        of the same task joins the outer one. See :mod:`.unit_of_work` for what an exception
+        in the block does.
+        """
+        outer = self.current_unit()
+        if outer is not None:
+            yield outer
+            return
+        if claim is None:
+            claim = take_pending()
+        if key is None and claim is None:
+            raise ValueError("A unit of work needs a chat, a claim, or both")
+        scope = chat_scope(key) if key is not None else None
+        async with self.local_locks.hold(str(scope)) if scope else nullcontext():
+            unit = UnitOfWork(self, scope, claim)
+            await unit.open()
+            token = _current_unit.set(unit)
+            try:
+                yield unit
+            except BaseException as error:
+                _current_unit.reset(token)
+                await unit.close(error)
+                raise
+            _current_unit.reset(token)
+            await unit.close(None)
+
+    def current_unit(self) -> UnitOfWork | None:
+        """The unit of work of the running task, if it has one."""
+        unit = _current_unit.get()
+        # A task started inside an update copies the context but is not part of the update.
+        if unit is not None and unit.storage is self and unit.task is asyncio.current_task():
+            return unit
+        return None
+
+    async def _get(self, row: RowId) -> Row:
+        unit = self.current_unit()
+        if unit is not None:
+            return await unit.get(row)
+        return await self.database.load_row(row)
+
+    async def _put(self, row: RowId, value: Row) -> None:
+        unit = self.current_unit()
+        if unit is not None:
+            await unit.get(row)  # records the original, for change detection
+            unit.put(row, value)
+            return
+        plan = WritePlan.build(
+            {row: value},
+            now=timezone.now(),
+            state_ttl=self.state_ttl,
+            data_ttl=self.data_ttl,
+            link_contexts=True,
+        )
+        await self.database.write(plan)
+
+    # -- BaseStorage --------------------------------------------------------------------------
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        """Store the state as its string (``State.state``); ``None`` clears it."""
+        row = row_id("fsm", key)
+        current = await self._get(row)
+        value = state.state if isinstance(state, State) else state
+        await self._put(row, Row(state=value, data=current.data, pk=current.pk))
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        """The stored state string, or None."""
+        return (await self._get(row_id("fsm", key))).state
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        """Replace the data; ``{}`` clears it. Non-JSON values raise UnstorableData now."""
+        if not isinstance(data, Mapping):
+            raise UnstorableData(f"Data must be a mapping, not {type(data).__name__}")
+        value = to_json(data, key)
+        kind = data_kind(key)
+        if kind == "stack" and "intents" in value:
+            value[TOP_STATE] = await self._top_state(key, value["intents"])
+        row = row_id(kind, key)
+        current = await self._get(row)
+        await self._put(row, Row(state=current.state, data=value, pk=current.pk))
+
+    async def _top_state(self, key: StorageKey, intents: list[str]) -> str:
+        if not intents:
+            return ""
+        context_key = StorageKey(
+            bot_id=key.bot_id,
+            chat_id=key.chat_id,
+            user_id=key.user_id,
+            thread_id=key.thread_id,
+            business_connection_id=key.business_connection_id,
+            destiny=f"{CONTEXT_PREFIX}{intents[-1]}",
+        )
+        context = await self._get(row_id("context", context_key))
+        return str(context.data.get("state") or "")
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        """A copy of the stored data (``{}`` when there is none)."""
+        data = copy.deepcopy((await self._get(row_id(data_kind(key), key))).data)
+        data.pop(TOP_STATE, None)
+        return data
+
+    async def close(self) -> None:
+        """Close this loop's own connections (Django's stay Django's)."""
+        await self.database.close()
+
+
+class UnitOfWorkIsolation(BaseEventIsolation):
+    """Event isolation whose lock is a :class:`DjangoStorage` unit of work.
+
+    aiogram's FSM middleware and aiogram_dialog lock a chat around each update: here that
+    lock opens the unit of work (chat lock, claim and reads in one round trip) and its end
+    commits it. Re-entrant: a task that holds a chat's unit passes through.
+    """
+
+    def __init__(self, storage: DjangoStorage) -> None:
+        self.storage = storage
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+        """Hold the chat of ``key`` (and its unit of work) for the block."""
+        async with self.storage.unit_of_work(key):
+            yield
+
+    async def close(self) -> None:
+        """Close the storage's connections of this loop."""
+        await self.storage.close()

@@ -1,0 +1,153 @@
+"""The unit of work: one update (or background action, timer, node step) of one chat.
+
+Opening it takes the chat's lock, the work's claim (:mod:`.claims`) and every row stored for
+the chat, in one round trip to the database. The update's handlers then read and write rows
+in memory. Closing it writes what changed and commits, with the claim, in a second round
+trip; the lock ends with the transaction. So the stored state is as before the update or as
+after it, never half, and the claim commits with it:
+
+- the block raised a passing failure (database, network:
+  :func:`~botdialogs.exceptions.is_transient`) or the commit failed: everything is
+  rolled back and the error propagates, for a 5xx or a task retry;
+- the block raised anything else (a handler's bug): its state changes are dropped, the claim
+  is committed (the work is done, badly; a retry would fail the same way), and the error
+  propagates to be logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from botdialogs.exceptions import StorageUnavailable, is_transient
+from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.database import Transaction, WritePlan
+from botdialogs.storage.rows import (
+    ChatIdent,
+    ChatScope,
+    Row,
+    RowId,
+    chat_changed,
+    in_scope,
+)
+
+if TYPE_CHECKING:
+    from botdialogs.storage.storage import DjangoStorage
+
+logger = logging.getLogger("botdialogs.storage")
+
+
+class UnitOfWork:
+    """One chat's rows for the length of one piece of work (see the module docstring)."""
+
+    def __init__(self, storage: DjangoStorage, scope: ChatScope | None, claim: Claim | None):
+        self.storage = storage
+        self.scope = scope
+        self.claim = claim
+        self.task = asyncio.current_task()
+        self.rows: dict[RowId, Row] = {}
+        self.original: dict[RowId, Row] = {}
+        self.seen: dict[ChatIdent, dict[str, Any]] = {}
+        self.known_chats: dict[ChatIdent, dict[str, Any]] = {}
+        self.transaction: Transaction | None = None
+        #: Set when the work raised: its state changes are not written.
+        self.failed = False
+
+    # -- the two round trips --------------------------------------------------------------
+    async def open(self) -> None:
+        """Round trip 1: lock the chat, take the claim, load the chat's rows.
+
+        Raises AlreadyProcessed when the claim was committed before (nothing is held then).
+        """
+        try:
+            self.transaction = await self.storage.database.begin(self.scope, self.claim)
+        except AlreadyProcessed:
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise StorageUnavailable(f"Could not open the unit of work: {error}") from error
+            raise
+        self.rows, self.known_chats = self.transaction.rows, self.transaction.chats
+        self.original = copy.deepcopy(self.rows)
+
+    async def close(self, error: BaseException | None) -> None:
+        """Round trip 2: write and commit (see the module docstring for ``error``)."""
+        transaction = self.transaction
+        assert transaction is not None
+        if error is not None and (not isinstance(error, Exception) or is_transient(error)):
+            await self.storage.database.rollback(transaction)
+            return
+        if error is not None:
+            self.failed = True
+        plan = None if self.failed else self.plan()
+        try:
+            await self.storage.database.commit(transaction, plan)
+        except AlreadyProcessed:
+            raise
+        except Exception as commit_error:
+            await self.storage.database.rollback(transaction)
+            what = self.claim.describe() if self.claim else "the update"
+            logger.error("Commit of %s failed: %r", what, commit_error)
+            if error is not None:
+                raise StorageUnavailable(f"Commit failed: {commit_error}") from error
+            raise StorageUnavailable(f"Commit failed: {commit_error}") from commit_error
+
+    # -- what handlers see ------------------------------------------------------------------
+    async def get(self, row: RowId) -> Row:
+        """The row as this work sees it."""
+        found = self.rows.get(row)
+        if found is None:
+            # In the chat and not loaded means not stored; another chat's row is read as is.
+            in_chat = self.scope is not None and in_scope(row, self.scope)
+            found = Row() if in_chat else await self.storage.database.load_row(row)
+            self.rows[row] = found
+            self.original[row] = copy.deepcopy(found)
+        return found
+
+    def put(self, row: RowId, value: Row) -> None:
+        """Replace a row (read with :meth:`get` first, so the original is known)."""
+        self.rows[row] = value
+
+    def discard_changes(self) -> None:
+        """Forget the state changes so far (a handler raised; a recovery handler may follow)."""
+        self.rows = copy.deepcopy(self.original)
+
+    def note_seen(self, values: dict[str, Any]) -> None:
+        """Remember the chat/user of this update; written with it if it changed."""
+        self.seen[(values["bot_id"], values["chat_id"], values["user_id"])] = values
+
+    def plan(self) -> WritePlan | None:
+        """What this work changed, as a write plan (None when nothing changed)."""
+        storage = self.storage
+        ttl = storage.data_ttl
+        changes = {
+            row: value
+            for row, value in self.rows.items()
+            # With a TTL a stack is rewritten on every update: that renews its expiry.
+            if value != self.original.get(row) or (ttl and row[0] == "stack" and value.data)
+        }
+        now = timezone.now()
+        refresh_before = now - storage.seen_refresh
+        chats = [
+            {"is_blocked": False, **values}
+            for ident, values in self.seen.items()
+            if chat_changed(self.known_chats.get(ident), values, refresh_before)
+        ]
+        if not changes and not chats:
+            return None
+        return WritePlan.build(
+            changes,
+            now=now,
+            state_ttl=storage.state_ttl,
+            data_ttl=ttl,
+            chats=chats,
+            known_stacks={
+                row[1:]: value.pk
+                for row, value in self.original.items()
+                if row[0] == "stack" and value.pk is not None
+            },
+        )
