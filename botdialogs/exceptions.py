@@ -79,6 +79,12 @@ def is_transient(error: BaseException) -> bool:
     except ImportError:  # psycopg is only needed on PostgreSQL
         pass
     try:
+        from kombu.exceptions import OperationalError as BrokerError
+
+        transient += (BrokerError,)  # the broker refused a queued update or action
+    except ImportError:  # kombu comes with Celery, which is optional
+        pass
+    try:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 

@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP goes to Django, websockets to Channels' routes, and channel-layer
-messages (``manage.py runworker botdialogs``) to botdialogs' consumers."""
+"""ASGI entry point: webhook deliveries go straight to botdialogs (a lean route in the same
+URL space), other HTTP to Django, and channel-layer messages (``manage.py runworker
+botdialogs``) to botdialogs' consumers."""
 
 import os
 
@@ -11,11 +12,12 @@ django_asgi_app = get_asgi_application()
 # These import models and consumers: Django must be set up first.
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 
+from botdialogs.asgi import WebhookRoute  # noqa: E402
 from botdialogs.routing import channel_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": WebhookRoute(django_asgi_app),
         "channel": ChannelNameRouter(channel_routes),
     }
 )
