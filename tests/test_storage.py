@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Any
-
 from unittest import mock
 
 import psycopg
