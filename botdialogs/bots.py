@@ -20,7 +20,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.token import extract_bot_id
@@ -28,6 +27,7 @@ from aiogram_dialog import setup_dialogs
 from aiogram_dialog.api.protocols import BgManagerFactory
 from django.utils.module_loading import import_string
 
+from botdialogs.client import BotSession
 from botdialogs.conf import BotSettings, get_settings
 
 _lock = threading.Lock()
@@ -171,9 +171,9 @@ def _new_bot(settings: BotSettings) -> Bot:
     if settings.is_local:
         from botdialogs.localtg.address import api_base_url
 
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base_url(), is_local=True))
+        session = BotSession(api=TelegramAPIServer.from_base(api_base_url(), is_local=True))
     else:
-        session = AiohttpSession()
+        session = BotSession()
     return Bot(token=bot_token(settings.name), session=session, default=DefaultBotProperties())
 
 

@@ -74,7 +74,20 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
         data: dict[str, Any],
     ) -> Any:
         bot: Bot = data["bot"]
-        context = self.resolve_event_context(bot, data)
+        if isinstance(event, DialogUpdate):
+            # aiogram's user context middleware does not know aiogram_dialog's background
+            # events: their chat is in the event. Lock it here, so the event's claim (a
+            # background action's id) commits with the chat's state.
+            dialog_event = event.aiogd_update
+            context = self.resolve_context(
+                bot,
+                chat_id=dialog_event.chat.id,
+                user_id=dialog_event.from_user.id,
+                thread_id=dialog_event.thread_id,
+                business_connection_id=dialog_event.business_connection_id,
+            )
+        else:
+            context = self.resolve_event_context(bot, data)
         data["fsm_storage"] = self.storage
         storage = self.storage if isinstance(self.storage, DjangoStorage) else None
         if context is None:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,10 +18,9 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from botdialogs.isolation import LocalEventIsolation, chat_lock_name
+from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = os.environ.get("ISOLATION_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DATABASE = "botdialogs_isolation_test"
 CHAT = 4242
 
 
@@ -36,14 +36,11 @@ def _finish(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def isolated_database() -> str:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DATABASE}")
-    url = f"{SERVER}/{DATABASE}"
-    env = {**os.environ, "DATABASE_URL": url}
-    _finish(_run("manage.py", "migrate", "--verbosity", "0", env=env))
-    return url
+def isolated_database() -> Iterator[str]:
+    with scratch_database("isolation") as url:
+        env = {**os.environ, "DATABASE_URL": url}
+        _finish(_run("manage.py", "migrate", "--verbosity", "0", env=env))
+        yield url
 
 
 def test_two_processes_count_every_press_exactly_once(isolated_database: str) -> None:

@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.core.management import call_command
 
+from tests.databases import scratch_database
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = os.environ.get("ISOLATION_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 
 def migrate(database_url: str) -> str:
@@ -35,10 +35,7 @@ def test_migrations_apply_on_a_new_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_migrations_apply_on_a_new_postgresql_database() -> None:
-    name = "botdialogs_migration_test"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {name}")
-    output = migrate(f"{SERVER}/{name}")
-    assert "Applying botdialogs.0001_initial... OK" in output
-    assert "Applying shop.0001_initial... OK" in output
+    with scratch_database("migrations") as url:
+        output = migrate(url)
+        assert "Applying botdialogs.0001_initial... OK" in output
+        assert "Applying shop.0001_initial... OK" in output

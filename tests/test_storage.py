@@ -285,3 +285,35 @@ def test_a_user_who_blocks_the_bot_is_marked_and_unmarked_when_back(counter_bot:
 
     feed(counter_bot, message_update(CHAT, "/start"))
     assert TelegramChat.objects.get(chat_id=CHAT).is_blocked is False
+
+
+def test_drop_in_dispatcher_gets_one_transaction_per_update(recording_bot: Bot) -> None:
+    """A plain aiogram Dispatcher with aiogram's own FSM middleware: one documented argument
+    (the storage's isolation) and each update is one unit of work."""
+    from aiogram import Dispatcher
+    from aiogram_dialog import setup_dialogs
+
+    from tests.counter_bot import build_router
+
+    storage = DjangoStorage()
+    isolation = storage.create_isolation()
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    dispatcher.include_router(build_router())
+    setup_dialogs(dispatcher, events_isolation=isolation)
+
+    def feed_plain(update: dict[str, Any]) -> None:
+        async def run() -> None:
+            await dispatcher.feed_raw_update(recording_bot, update)
+            await storage.close()
+
+        async_to_sync(run)()
+
+    feed_plain(message_update(CHAT, "/start"))
+    press = button(CHAT, "inc")
+    statements, round_trips = count_statements(storage, lambda: feed_plain(press))
+
+    assert len(statements) == 4 + 1, statements
+    if connection.vendor == "postgresql":
+        assert round_trips == 2
+    assert DialogContext.objects.get(chat_id=CHAT).dialog_data == {"count": 1}
+    assert recording_bot.session.texts()[-1] == "Count: 1"
