@@ -50,3 +50,11 @@ class BadBackgroundAction(BotDialogsError, ValueError):
 
     Never retried: the same action would fail the same way.
     """
+
+
+class BadLinkToken(BotDialogsError, ValueError):
+    """A site-user link token this site did not make, or that was changed."""
+
+
+class LinkTokenExpired(BadLinkToken):
+    """A site-user link token older than ``BOTDIALOGS['LINK_TOKEN_MAX_AGE']``."""

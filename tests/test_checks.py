@@ -42,6 +42,11 @@ GOOD_BOT = {"ROUTER": "project.bot.dialogs.build_router"}
             "botdialogs.E012",
             "WEBHOOK_MAX_BODY_BYTES",
         ),
+        (
+            {"BOTS": {"default": GOOD_BOT}, "LINK_TOKEN_MAX_AGE": "1d"},
+            "botdialogs.E012",
+            "LINK_TOKEN_MAX_AGE",
+        ),
     ],
 )
 def test_bad_configuration_fails_the_check_naming_the_key(
@@ -125,3 +130,4 @@ def test_defaults_are_applied(settings: Any) -> None:
     assert values.storage.backend == "botdialogs.storage.DjangoStorage"
     assert values.background == "inline"
     assert values.webhook_max_body_bytes == conf.DEFAULTS["WEBHOOK_MAX_BODY_BYTES"]
+    assert values.link_token_max_age == 86400
