@@ -110,9 +110,11 @@ def parse_delivery(body: bytes) -> Delivery:
 
     The body is parsed once, by pydantic-core's JSON parser: it stops at a nesting depth of
     a few hundred (Python's ``json`` recursed until RecursionError) and refuses NaN and
-    Infinity. Then every value must fit the database: integers in signed 64 bits, finite
-    numbers, no NUL in any text (PostgreSQL refuses it). ``update_id`` must be a JSON integer
-    from 0 to ``MAX_INT64``. Nothing is stored.
+    Infinity. (``Update.model_validate_json`` uses the same parser but lets NaN through and
+    keeps no raw dict, which the queued mode needs: it would mean a second parse.) The
+    parsed dict is then validated as an ``Update``. Every value must fit the database:
+    integers in signed 64 bits, finite numbers, no NUL in any text (PostgreSQL refuses it).
+    ``update_id`` must be a JSON integer from 0 to ``MAX_INT64``. Nothing is stored.
     """
     limit = get_settings().webhook_max_body_bytes
     if len(body) > limit:
