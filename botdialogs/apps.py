@@ -3,7 +3,7 @@ from django.core import checks
 
 
 class BotDialogsConfig(AppConfig):
-    """Registers the system checks; everything else is imported on first use."""
+    """Registers the system checks and aiogram_dialog's wider intent ids; nothing else."""
 
     name = "botdialogs"
     verbose_name = "Bot dialogs"
@@ -11,6 +11,10 @@ class BotDialogsConfig(AppConfig):
 
     def ready(self) -> None:
         from botdialogs import checks as botdialogs_checks
+        from botdialogs import intent_ids
+
+        # Before any dialog starts: aiogram_dialog's own ids repeat within a second.
+        intent_ids.install()
 
         checks.register(botdialogs_checks.check_settings, "botdialogs")
         checks.register(botdialogs_checks.check_importable, "botdialogs")

@@ -27,6 +27,7 @@ from django.db import close_old_connections
 from django.urls import Resolver404, resolve
 
 from botdialogs import webhook as webhooks
+from botdialogs.bots import get_bot
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import (
     BadUpdate,
@@ -88,18 +89,15 @@ class WebhookRoute:
     async def _deliver(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         try:
-            webhooks.check_declared_size(_text(headers.get(b"content-length")))
+            webhooks.check_headers(
+                name, _text(headers.get(_SECRET_HEADER)), _text(headers.get(b"content-length"))
+            )
             body = await _read_body(receive, get_settings().webhook_max_body_bytes)
             if body is None:
                 return  # the client went away, or sent far too much: no one to answer
             _remember_address(scope)
-            update = webhooks.accept_update(
-                name,
-                _text(headers.get(_SECRET_HEADER)),
-                _text(headers.get(b"content-length")),
-                body,
-            )
-            response = await webhooks.handle_delivery(name, update)
+            delivery = webhooks.parse_delivery(body, bot=get_bot(name))
+            response = await webhooks.handle_delivery(name, delivery)
         except UnknownBot:
             await _respond(send, 404, {"ok": False, "description": "Unknown bot"})
         except WebhookForbidden:

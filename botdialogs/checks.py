@@ -11,7 +11,14 @@ from botdialogs import conf
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Errors for every malformed ``BOTDIALOGS`` key; warnings for unsafe but valid ones."""
+    """Errors for every malformed or unsafe ``BOTDIALOGS`` key; warnings for unsafe but valid.
+
+    - E014: a bot with a real token and no webhook secret while DEBUG is off (its webhook
+      refuses deliveries too, see :func:`botdialogs.conf.missing_required_secret`);
+    - E015: two bots with one bot id (one token twice, or local names whose ids meet): they
+      would share every chat's dialog state;
+    - W001: a local bot (no token) without a webhook secret while DEBUG is off.
+    """
     problems = conf.find_problems()
     messages: list[checks.CheckMessage] = [
         checks.Error(f"{p.key} {p.message}", hint=p.hint or None, id=p.id) for p in problems
@@ -19,17 +26,47 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if problems:
         return messages
     for bot in conf.get_settings().bots.values():
-        if not bot.webhook_secret and not settings.DEBUG:
+        key = f"BOTDIALOGS['BOTS'][{bot.name!r}]['WEBHOOK_SECRET']"
+        if conf.missing_required_secret(bot):
             messages.append(
-                checks.Warning(
-                    f"BOTDIALOGS['BOTS'][{bot.name!r}]['WEBHOOK_SECRET'] is empty while DEBUG is "
-                    "off: anyone who finds the webhook URL can post updates to it",
+                checks.Error(
+                    f"{key} is empty while DEBUG is off and the bot has a token: anyone who "
+                    "finds the webhook URL could post forged updates, so the webhook refuses "
+                    "every delivery (403)",
                     hint="Set a secret (TELEGRAM_WEBHOOK_SECRET in the demo project) and run "
                     "setwebhook again.",
+                    id="botdialogs.E014",
+                )
+            )
+        elif not bot.webhook_secret and not settings.DEBUG:
+            messages.append(
+                checks.Warning(
+                    f"{key} is empty while DEBUG is off: anyone who finds the webhook URL can "
+                    "post updates to this local bot",
+                    hint="Set a secret, or serve local Telegram only while DEBUG is on.",
                     id="botdialogs.W001",
                 )
             )
+    messages.extend(_shared_bot_ids())
     return messages
+
+
+def _shared_bot_ids() -> list[checks.CheckMessage]:
+    from botdialogs.bots import bot_id
+
+    names_by_id: dict[int, list[str]] = {}
+    for name in conf.get_settings().bots:
+        names_by_id.setdefault(bot_id(name), []).append(name)
+    return [
+        checks.Error(
+            f"BOTDIALOGS['BOTS'] {names} all have bot id {shared}: they would share every "
+            "chat's stored dialogs",
+            hint="Give each bot its own token (or, for local bots, another name).",
+            id="botdialogs.E015",
+        )
+        for shared, names in names_by_id.items()
+        if len(names) > 1
+    ]
 
 
 def check_importable(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -27,6 +27,7 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "OLD_BUTTON_ANSWER": "...",
         "BROADCAST_RATE": 25.0,             # messages/s per bot, shared by every worker
         "BROADCAST_REDIS_URL": "",          # "" -> the limit holds in this process only
+        "LINK_TOKEN_MAX_AGE": 86400,        # seconds a site-user link token stays valid
     }
 """
 
@@ -60,6 +61,8 @@ DEFAULTS: dict[str, Any] = {
     # Telegram allows about 30 messages/s per bot and 1/s per chat; stay a little under.
     "BROADCAST_RATE": 25.0,
     "BROADCAST_REDIS_URL": "",
+    # A deep link is tapped within minutes; a day leaves room and limits a leaked link.
+    "LINK_TOKEN_MAX_AGE": 24 * 60 * 60,
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -121,6 +124,7 @@ class BotDialogsSettings:
     old_button_answer: str
     broadcast_rate: float
     broadcast_redis_url: str
+    link_token_max_age: int
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -239,7 +243,7 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 f"must be one of {', '.join(BACKGROUND_BACKENDS)}",
             )
         )
-    for key in ("WEBHOOK_MAX_BODY_BYTES", "UPDATE_ID_TTL"):
+    for key in ("WEBHOOK_MAX_BODY_BYTES", "UPDATE_ID_TTL", "LINK_TOKEN_MAX_AGE"):
         value = raw.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(
@@ -306,7 +310,19 @@ def get_settings() -> BotDialogsSettings:
         old_button_answer=values["OLD_BUTTON_ANSWER"],
         broadcast_rate=float(values["BROADCAST_RATE"]),
         broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
+        link_token_max_age=values["LINK_TOKEN_MAX_AGE"],
     )
+
+
+def missing_required_secret(bot: BotSettings) -> bool:
+    """Whether ``bot`` has a real token but no WEBHOOK_SECRET while DEBUG is off.
+
+    Anyone who finds the webhook URL could then post forged updates that the bot would act
+    on. Such a bot fails ``manage.py check`` (botdialogs.E014) and its webhook answers 403
+    to every delivery, in case the checks were skipped. A local bot (no token) only talks to
+    the Bot API emulator and is merely warned about (botdialogs.W001).
+    """
+    return not bot.webhook_secret and not bot.is_local and not django_settings.DEBUG
 
 
 @receiver(setting_changed)

@@ -17,6 +17,14 @@ class UnstorableData(BotDialogsError, TypeError):
     """FSM or dialog data that JSON cannot hold (a datetime, a set, an object)."""
 
 
+class IntentIdCollision(UnstorableData):
+    """A dialog stack that names one intent id twice: two dialogs would share one context.
+
+    aiogram_dialog's own id generator repeats ids within a second; botdialogs installs a wider
+    one (:mod:`botdialogs.intent_ids`), and storage refuses a stack that collided anyway.
+    """
+
+
 class BackgroundTimeout(BotDialogsError, TimeoutError):
     """A background dialog action (for instance ``fg()``) was not handled in time."""
 
@@ -92,3 +100,11 @@ def is_transient(error: BaseException) -> bool:
     except ImportError:  # redis is only needed with Redis
         pass
     return isinstance(error, transient)
+
+
+class BadLinkToken(BotDialogsError, ValueError):
+    """A site-user link token this site did not make, or that was changed."""
+
+
+class LinkTokenExpired(BadLinkToken):
+    """A site-user link token older than ``BOTDIALOGS['LINK_TOKEN_MAX_AGE']``."""

@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.views.decorators.csrf import csrf_exempt
 
 from botdialogs import webhook as webhooks
+from botdialogs.bots import get_bot
+from botdialogs.conf import get_settings
 from botdialogs.exceptions import (
     BadUpdate,
     UnknownBot,
@@ -20,6 +22,16 @@ def _error(status: int, description: str) -> JsonResponse:
     return JsonResponse({"ok": False, "description": description}, status=status)
 
 
+def read_capped_body(request: HttpRequest, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the request body: enough to tell that it is too large.
+
+    ``request.body`` would apply Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (a 400 from
+    Django) instead of ``WEBHOOK_MAX_BODY_BYTES`` (our 413), and trusts Content-Length;
+    reading the stream counts what really arrived, whatever either setting says.
+    """
+    return request.read(limit + 1)
+
+
 @csrf_exempt
 async def webhook(request: HttpRequest, name: str) -> HttpResponse:
     """``POST /bots/<name>/webhook/``: one update from Telegram (or local Telegram)."""
@@ -29,12 +41,14 @@ async def webhook(request: HttpRequest, name: str) -> HttpResponse:
     if scope is not None:
         remember_request_address(scope)
     try:
-        raw_update = webhooks.accept_update(
+        # Headers first: an unknown bot or a wrong secret costs no read of the body.
+        webhooks.check_headers(
             name,
             request.headers.get(webhooks.SECRET_HEADER),
             request.headers.get("Content-Length"),
-            request.body,
         )
+        body = read_capped_body(request, get_settings().webhook_max_body_bytes)
+        delivery = webhooks.parse_delivery(body, bot=get_bot(name))
     except UnknownBot:
         return _error(404, "Unknown bot")
     except WebhookForbidden:
@@ -44,10 +58,10 @@ async def webhook(request: HttpRequest, name: str) -> HttpResponse:
     except BadUpdate as error:
         return _error(400, str(error))
     try:
-        body = await webhooks.handle_delivery(name, raw_update)
+        response = await webhooks.handle_delivery(name, delivery)
     except Exception as error:
         if not is_transient(error):
             raise  # a bug of ours: Django logs it and answers 500; Telegram retries
         # Nothing was committed or queued: Telegram delivers the update again.
         return _error(503, "Temporarily unable to process the update")
-    return JsonResponse(body)
+    return JsonResponse(response)

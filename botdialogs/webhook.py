@@ -3,7 +3,8 @@
 The view (:func:`botdialogs.views.webhook`) only translates HTTP; everything here is plain
 async code that tests call directly:
 
-- :func:`accept_update` checks the secret, the size and the shape of a delivery and raises
+- :func:`accept_delivery` (or :func:`accept_update`, the raw dict only) checks the secret,
+  the size and the shape of a delivery and raises
   :class:`~botdialogs.exceptions.WebhookForbidden`, :class:`~botdialogs.exceptions.UpdateTooLarge`,
   :class:`~botdialogs.exceptions.BadUpdate` or :class:`~botdialogs.exceptions.UnknownBot`
   before anything is stored;
@@ -17,11 +18,13 @@ async code that tests call directly:
 from __future__ import annotations
 
 import hmac
-import json
 import logging
+import math
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pydantic_core
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
@@ -30,7 +33,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from botdialogs.bots import get_bot, get_dispatcher
-from botdialogs.conf import get_settings
+from botdialogs.conf import get_settings, missing_required_secret
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
 from botdialogs.models import ProcessedUpdate
 from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
@@ -40,10 +43,41 @@ logger = logging.getLogger("botdialogs.webhook")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
+#: Telegram's integers fit a signed 64-bit column (its ids have at most 52 significant bits).
+MAX_INT64 = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted webhook delivery: the validated Update, the dict it came from, its id.
+
+    ``raw`` is the body's JSON object as parsed (once), for code that passes the update on
+    as JSON (the queued mode's task, :func:`handle_delivery`); ``update`` is aiogram's
+    validated ``Update`` (not bound to a Bot); ``update_id`` is in ``[0, MAX_INT64]``.
+    """
+
+    update: Update
+    raw: dict[str, Any]
+    update_id: int
+
+
 def check_secret(bot_name: str, given: str | None) -> None:
-    """Raise WebhookForbidden unless ``given`` is the bot's secret (when it has one)."""
-    expected = get_settings().bot(bot_name).webhook_secret
+    """Raise WebhookForbidden unless ``given`` is the bot's secret.
+
+    A bot without a secret is open only while that is safe: a bot with a real token and no
+    secret is refused while DEBUG is off (:func:`botdialogs.conf.missing_required_secret`),
+    even if ``manage.py check`` (botdialogs.E014) was skipped.
+    """
+    bot = get_settings().bot(bot_name)
+    expected = bot.webhook_secret
     if not expected:
+        if missing_required_secret(bot):
+            logger.error(
+                "Delivery to bot %r refused: it has a token but no WEBHOOK_SECRET while DEBUG "
+                "is off (botdialogs.E014)",
+                bot_name,
+            )
+            raise WebhookForbidden(f"Bot {bot_name!r} has no WEBHOOK_SECRET: deliveries refused")
         return
     # Constant time: the comparison must not tell an attacker how much of a guess was right.
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -57,40 +91,103 @@ def check_declared_size(content_length: str | None) -> None:
     try:
         declared = int(content_length)
     except ValueError:
-        raise BadUpdate(f"Content-Length {content_length!r} is not a number") from None
+        raise BadUpdate(f"Content-Length {content_length[:40]!r} is not a number") from None
+    if declared < 0:
+        raise BadUpdate(f"Content-Length {declared} is negative")
     if declared > get_settings().webhook_max_body_bytes:
         raise UpdateTooLarge(f"Content-Length {declared} is over WEBHOOK_MAX_BODY_BYTES")
 
 
-def parse_update(body: bytes) -> dict[str, Any]:
-    """The raw update dict of a webhook body; raises UpdateTooLarge or BadUpdate."""
+def check_headers(bot_name: str, secret: str | None, content_length: str | None) -> None:
+    """The checks a delivery's headers allow, in the order a client learns of them."""
+    get_settings().bot(bot_name)  # UnknownBot first: an unknown bot has no secret to check
+    check_secret(bot_name, secret)
+    check_declared_size(content_length)
+
+
+def parse_delivery(body: bytes, bot: Bot | None = None) -> Delivery:
+    """The :class:`Delivery` in a webhook body; raises UpdateTooLarge or BadUpdate.
+
+    The body is parsed once, by pydantic-core's JSON parser: it stops at a nesting depth of
+    a few hundred (Python's ``json`` recursed until RecursionError) and refuses NaN and
+    Infinity. (``Update.model_validate_json`` uses the same parser but lets NaN through and
+    keeps no raw dict, which the queued mode needs: it would mean a second parse.) The
+    parsed dict is then validated as an ``Update``. Every value must fit the database:
+    integers in signed 64 bits, finite numbers, no NUL in any text (PostgreSQL refuses it).
+    ``update_id`` must be a JSON integer from 0 to ``MAX_INT64``. Nothing is stored.
+    With ``bot`` the Update is bound to it, so the Dispatcher need not rebuild it.
+    """
     limit = get_settings().webhook_max_body_bytes
     if len(body) > limit:
         # The header can lie (or be absent with chunked encoding): count what arrived.
         raise UpdateTooLarge(f"Body of {len(body)} bytes is over WEBHOOK_MAX_BODY_BYTES")
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as error:
+        raw = pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as error:
         raise BadUpdate(f"Body is not JSON: {error}") from None
     if not isinstance(raw, dict):
         raise BadUpdate("Body is not a JSON object")
+    problem = _unstorable_value(raw)
+    if problem:
+        raise BadUpdate(problem)
+    update_id = raw.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+        raise BadUpdate("update_id must be an integer from 0 to 2**63-1")
     try:
-        Update.model_validate(raw)
+        update = Update.model_validate(raw, context={"bot": bot} if bot is not None else None)
     except ValidationError as error:
         raise BadUpdate(f"Body is not a Telegram Update: {error.error_count()} errors") from None
-    if isinstance(raw.get("update_id"), bool):
-        raise BadUpdate("update_id must be an integer")
-    return raw
+    return Delivery(update=update, raw=raw, update_id=update_id)
+
+
+def _unstorable_value(raw: dict[str, Any]) -> str | None:
+    """What in a parsed body no column could hold, or None (a walk, not a recursion)."""
+    pending: list[Any] = [raw]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "Body holds a NUL character (U+0000) in a text"
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not -MAX_INT64 - 1 <= item <= MAX_INT64:
+                return f"Body holds an integer outside signed 64 bits ({str(item)[:24]}...)"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "Body holds a number too large for a float"
+    return None
+
+
+def parse_update(body: bytes) -> dict[str, Any]:
+    """The raw update dict of a webhook body; raises UpdateTooLarge or BadUpdate."""
+    return parse_delivery(body).raw
+
+
+def accept_delivery(
+    bot_name: str,
+    secret: str | None,
+    content_length: str | None,
+    body: bytes,
+    bot: Bot | None = None,
+) -> Delivery:
+    """Every check of a delivery, in the order a client learns of them; nothing is stored.
+
+    Raises UnknownBot (404), WebhookForbidden (403), UpdateTooLarge (413) or BadUpdate (400).
+    """
+    check_headers(bot_name, secret, content_length)
+    return parse_delivery(body, bot)
 
 
 def accept_update(
     bot_name: str, secret: str | None, content_length: str | None, body: bytes
 ) -> dict[str, Any]:
-    """Every check of a delivery, in the order a client learns of them; nothing is stored."""
-    get_settings().bot(bot_name)  # UnknownBot first: an unknown bot has no secret to check
-    check_secret(bot_name, secret)
-    check_declared_size(content_length)
-    return parse_update(body)
+    """:func:`accept_delivery`, for callers that want the raw update dict only."""
+    return accept_delivery(bot_name, secret, content_length, body).raw
 
 
 def update_claim(bot_name: str, update_id: int) -> UpdateClaim:
@@ -178,20 +275,18 @@ async def _method_response(bot: Bot, dispatcher_call: TelegramMethod[Any]) -> di
     return payload
 
 
-async def handle_delivery(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any]:
-    """Process one accepted delivery in the bot's mode; returns the response body.
+async def handle_delivery(bot_name: str, delivery: Delivery | dict[str, Any]) -> dict[str, Any]:
+    """Process one accepted delivery (or raw update dict) in the bot's mode; returns the
+    response body.
 
     Raises on a passing failure (nothing committed, nothing queued): answer 5xx, and
     Telegram delivers the update again.
     """
     if get_settings().bot(bot_name).mode == "queued":
-        raw = (
-            update
-            if isinstance(update, dict)
-            else update.model_dump(mode="json", exclude_unset=True, by_alias=True)
-        )
+        raw = delivery.raw if isinstance(delivery, Delivery) else delivery
         await enqueue_update(bot_name, raw)
         return {}
+    update = delivery.update if isinstance(delivery, Delivery) else delivery
     return await process_update(bot_name, update) or {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -19,12 +20,19 @@ from aiogram_dialog.api.entities import DIALOG_EVENT_NAME
 from aiogram_dialog.manager.bg_manager import BgManager
 from aiogram_dialog.widgets.text import Format
 from asgiref.sync import async_to_sync, sync_to_async
+from django.core import signing
 from django.db import transaction
 from django.test import override_settings
 
 from botdialogs import background, bots
 from botdialogs.background import records
-from botdialogs.exceptions import BackgroundNotHandled, BackgroundTimeout, BadBackgroundAction
+from botdialogs.exceptions import (
+    BackgroundNotHandled,
+    BackgroundTimeout,
+    BadBackgroundAction,
+    BadLinkToken,
+    LinkTokenExpired,
+)
 from botdialogs.models import BackgroundAction, DialogContext, DialogStack, TelegramChat
 from tests.fakes import RecordingSession, message_update
 
@@ -154,6 +162,10 @@ def test_actions_are_plain_json_with_state_names(session: RecordingSession) -> N
         ("start", {}, "needs a state"),
         ("update", {"data": [1]}, "must be a dict"),
         ("update", {"data": {"when": object()}}, "JSON"),
+        ("update", {"data": {"price": float("nan")}}, "NaN and Infinity"),
+        ("start", {"state": "Probe:main", "data": {"n": float("inf")}}, "NaN and Infinity"),
+        ("done", {"result": {"n": -float("inf")}}, "NaN and Infinity"),
+        ("update", {"data": {"name": "\x00"}}, "NUL character"),
         ("update", {"show_mode": "loud"}, "show_mode"),
         ("done", {"state": "Probe:main"}, "does not take state"),
         ("jump", {}, "not one of"),
@@ -378,7 +390,6 @@ def test_update_for_site_user_reaches_each_linked_chat(
     assert TelegramChat.objects.filter(chat_id__in=[CHAT, OTHER]).count() == 2
     token = background.link_token(user)
     assert background.user_for_link_token(token) == user
-    assert background.user_for_link_token(token[:-1] + "x") is None
     assert background.link_site_user("default", CHAT, user) == 1
     assert background.link_site_user("default", OTHER, user) == 1
     assert list(background.for_site_user(user).values_list("chat_id", flat=True)) == [CHAT, OTHER]
@@ -392,3 +403,36 @@ def test_update_for_site_user_reaches_each_linked_chat(
         CHAT,
         OTHER,
     }
+
+
+@pytest.mark.django_db
+def test_link_tokens_fit_telegram_and_expire(django_user_model: Any, monkeypatch: Any) -> None:
+    user = django_user_model.objects.create_user("bo", password="x")
+    token = background.link_token(user)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", token)  # a valid /start parameter
+    assert background.user_for_link_token(token) == user
+
+    tampered = [
+        token[:-1] + ("A" if token[-1] != "A" else "B"),  # another signature
+        f"{user.pk + 1}{token[len(str(user.pk)) :]}",  # another user, same signature
+        "",
+        "1-2",
+        "garbage-" * 10,
+    ]
+    for forged in tampered:
+        with pytest.raises(BadLinkToken, match="not made by this site"):
+            background.user_for_link_token(forged)
+
+    # A token made a day and a second ago.
+    now = signing.TimestampSigner.timestamp
+    monkeypatch.setattr(
+        signing.TimestampSigner,
+        "timestamp",
+        lambda self: signing.b62_encode(int(time.time()) - 86401),
+    )
+    old = background.link_token(user)
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", now)
+    with pytest.raises(LinkTokenExpired, match="expired"):
+        background.user_for_link_token(old)
+    with override_settings(BOTDIALOGS={**PROBE_SETTINGS, "LINK_TOKEN_MAX_AGE": 2 * 86400}):
+        assert background.user_for_link_token(old) == user  # the setting decides

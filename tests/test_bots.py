@@ -122,3 +122,14 @@ def test_run_async_finishes_tasks_the_call_left_running() -> None:
 
     run_async(handler_like)
     assert finished == ["event", "follow-up"]
+
+
+def test_local_bot_ids_do_not_collide_and_cannot_meet_real_ones() -> None:
+    # These two names share a CRC32: local bots once shared one id, and one dialog stack.
+    assert bots.local_bot_id("plumless") != bots.local_bot_id("buckeroo")
+    names = [f"bot{n}" for n in range(20_000)] + ["plumless", "buckeroo", "default"]
+    ids = {bots.local_bot_id(name) for name in names}
+    assert len(ids) == len(names)
+    # Real Telegram ids have at most 52 significant bits; a bigint column holds 63.
+    assert all(2**52 <= bot_id < 2**53 for bot_id in ids)
+    assert bots.local_bot_id("default") == 5239994614770160  # stable across processes

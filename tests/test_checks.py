@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from botdialogs import conf
+from botdialogs import bots, conf
 from botdialogs.checks import check_importable, check_settings
 
 GOOD_BOT = {"ROUTER": "project.bot.dialogs.build_router"}
@@ -42,6 +42,11 @@ GOOD_BOT = {"ROUTER": "project.bot.dialogs.build_router"}
             "botdialogs.E012",
             "WEBHOOK_MAX_BODY_BYTES",
         ),
+        (
+            {"BOTS": {"default": GOOD_BOT}, "LINK_TOKEN_MAX_AGE": "1d"},
+            "botdialogs.E012",
+            "LINK_TOKEN_MAX_AGE",
+        ),
     ],
 )
 def test_bad_configuration_fails_the_check_naming_the_key(
@@ -64,7 +69,9 @@ def test_router_that_does_not_import_is_an_error(settings: Any) -> None:
     assert "project.bot.nothing_here" in error.msg
 
 
-def test_missing_webhook_secret_warns_only_when_debug_is_off(settings: Any) -> None:
+def test_missing_webhook_secret_of_a_local_bot_warns_only_when_debug_is_off(
+    settings: Any,
+) -> None:
     settings.BOTDIALOGS = {"BOTS": {"default": GOOD_BOT}}
     settings.DEBUG = True
     assert check_settings() == []
@@ -75,6 +82,46 @@ def test_missing_webhook_secret_warns_only_when_debug_is_off(settings: Any) -> N
     assert check_settings() == []
 
 
+def test_a_bot_with_a_token_and_no_secret_fails_the_check_when_debug_is_off(
+    settings: Any,
+) -> None:
+    settings.BOTDIALOGS = {"BOTS": {"live": {**GOOD_BOT, "TOKEN": "123456:real"}}}
+    settings.DEBUG = True
+    assert check_settings() == []
+    settings.DEBUG = False
+    [error] = check_settings()
+    assert error.id == "botdialogs.E014" and error.is_serious()
+    assert "['live']['WEBHOOK_SECRET']" in error.msg
+    with pytest.raises(SystemCheckError, match=r"botdialogs\.E014"):
+        call_command("check")
+    settings.BOTDIALOGS = {
+        "BOTS": {"live": {**GOOD_BOT, "TOKEN": "123456:real", "WEBHOOK_SECRET": "s"}}
+    }
+    assert check_settings() == []
+
+
+def test_two_bots_with_one_bot_id_fail_the_check(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DEBUG = True  # secrets are another check's business
+    settings.BOTDIALOGS = {
+        "BOTS": {
+            "shop": {**GOOD_BOT, "TOKEN": "123456:first"},
+            "copy": {**GOOD_BOT, "TOKEN": "123456:second"},
+            "local": GOOD_BOT,
+        }
+    }
+    [error] = check_settings()
+    assert error.id == "botdialogs.E015"
+    assert "['shop', 'copy']" in error.msg and "123456" in error.msg
+    # Local bots: ids derive from names; were two to meet, the check names them.
+    settings.BOTDIALOGS = {"BOTS": {"plumless": GOOD_BOT, "buckeroo": GOOD_BOT}}
+    assert check_settings() == []
+    monkeypatch.setattr(bots, "local_bot_id", lambda name: 2**52)
+    [error] = check_settings()
+    assert error.id == "botdialogs.E015" and "['plumless', 'buckeroo']" in error.msg
+
+
 def test_defaults_are_applied(settings: Any) -> None:
     settings.BOTDIALOGS = {"BOTS": {"shop": GOOD_BOT}}
     values = conf.get_settings()
@@ -83,3 +130,4 @@ def test_defaults_are_applied(settings: Any) -> None:
     assert values.storage.backend == "botdialogs.storage.DjangoStorage"
     assert values.background == "inline"
     assert values.webhook_max_body_bytes == conf.DEFAULTS["WEBHOOK_MAX_BODY_BYTES"]
+    assert values.link_token_max_age == 86400

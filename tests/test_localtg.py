@@ -190,3 +190,16 @@ def test_user_api_errors(inline_server: AsgiServer) -> None:
         chat.press("No such button")
     with pytest.raises(LocalTelegramError, match="404"):
         LocalTelegram(inline_server.url, bot="nobody").chat(1).send("hi")
+
+
+def test_a_local_bot_stored_under_an_old_id_follows_its_token() -> None:
+    from botdialogs.bots import local_bot_id
+    from botdialogs.localtg.botapi import local_bot_for_token
+    from botdialogs.localtg.models import LocalBot
+
+    LocalBot.objects.create(name="default", token="9123:local-default", bot_id=9123)
+
+    bot = local_bot_for_token(bot_token("default"))
+
+    assert (bot.bot_id, bot.token) == (local_bot_id("default"), bot_token("default"))
+    assert LocalBot.objects.get(name="default").bot_id == local_bot_id("default")

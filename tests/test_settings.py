@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = (
@@ -109,3 +112,99 @@ def test_debug_off_needs_a_secret_key() -> None:
 def test_a_bad_boolean_is_named() -> None:
     with pytest.raises(RuntimeError, match="DEBUG='maybe' is not a boolean"):
         settings_with(DEBUG="maybe")
+
+
+# -- logging and the production profile -----------------------------------------------------
+PRODUCTION_VARIABLES = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_PROXY_SSL_HEADER",
+    "LOG_LEVEL",
+)
+FAILING_VIEW = """
+import logging, sys, types, django
+from django.urls import path
+django.setup()
+from django.test import Client, override_settings
+
+def boom(request):
+    raise RuntimeError("kaboom in a view")
+
+urls = types.ModuleType("boom_urls")
+urls.urlpatterns = [path("boom/", boom)]
+sys.modules["boom_urls"] = urls
+with override_settings(ROOT_URLCONF="boom_urls"):
+    response = Client(raise_request_exception=False).get("/boom/")
+try:
+    raise ValueError("kaboom in a handler")
+except ValueError:
+    logging.getLogger("botdialogs.webhook").exception("Update 7 of bot 'default' failed")
+print(response.status_code)
+"""
+
+
+def run_with(args: list[str], settings: str = "project.settings", **env: str) -> Any:
+    """Run a Python command in a clean environment of the demo project's variables."""
+    hidden = VARIABLES + PRODUCTION_VARIABLES
+    clean = {k: v for k, v in os.environ.items() if k not in hidden}
+    clean.update(env, DJANGO_SETTINGS_MODULE=settings)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_500_is_logged_with_its_traceback_when_debug_is_off() -> None:
+    result = run_with(
+        ["-c", FAILING_VIEW], DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="testserver"
+    )
+    assert result.stdout.strip() == "500", result.stderr
+    log = result.stderr
+    assert "ERROR django.request: Internal Server Error: /boom/" in log
+    assert "Traceback (most recent call last)" in log
+    assert "RuntimeError: kaboom in a view" in log
+    assert "ERROR botdialogs.webhook: Update 7 of bot 'default' failed" in log
+    assert "ValueError: kaboom in a handler" in log
+    assert log.count("Internal Server Error") == 1  # once, not again through "django"
+
+
+def production_env() -> dict[str, str]:
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "bot.example.com",
+        "TELEGRAM_BOT_TOKEN": "123456:ABCdef",
+        "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    }
+
+
+def check_deploy(settings: str, **env: str) -> Any:
+    command = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    return run_with(command, settings=settings, **env)
+
+
+def test_check_deploy_is_clean_for_the_production_profile() -> None:
+    result = check_deploy("project.settings_production", **production_env())
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    # The plain settings with DEBUG off are not a production profile: the same check fails.
+    plain = check_deploy("project.settings", DEBUG="0", **production_env())
+    assert plain.returncode != 0
+    assert "security.W004" in plain.stderr  # no HSTS
+
+
+def test_the_production_profile_refuses_what_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_secret = {**production_env(), "TELEGRAM_WEBHOOK_SECRET": ""}
+    result = check_deploy("project.settings_production", **no_secret)
+    assert result.returncode != 0 and "botdialogs.E014" in result.stderr
+    for unsafe, message in [
+        ({"DEBUG": "1"}, "runs with DEBUG off"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        ({"ALLOWED_HOSTS": " "}, "ALLOWED_HOSTS must be set"),
+        ({"SECURE_HSTS_SECONDS": "a year"}, "is not an integer"),
+    ]:
+        with monkeypatch.context() as patch:
+            for name, value in {**production_env(), **unsafe}.items():
+                patch.setenv(name, value)
+            with pytest.raises(ImproperlyConfigured, match=message):
+                runpy.run_module("project.settings_production")  # its own checks, in-process

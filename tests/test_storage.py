@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from botdialogs import bots
-from botdialogs.exceptions import UnstorableData
+from botdialogs.exceptions import IntentIdCollision, UnstorableData
 from botdialogs.isolation import LocalEventIsolation
 from botdialogs.models import DialogContext, DialogStack, TelegramChat
 from botdialogs.storage import DjangoStorage, UnitOfWorkIsolation
@@ -138,6 +138,43 @@ def test_unstorable_data_fails_at_set_data() -> None:
         async_to_sync(storage.set_data)(key, {"when": timezone.now()})
     with pytest.raises(UnstorableData, match="set"):
         async_to_sync(storage.set_data)(key, {"tags": {"a"}})
+    assert async_to_sync(storage.get_data)(key) == {}
+
+
+def json_nested(depth: int) -> list[Any]:
+    nested: list[Any] = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"price": float("nan")}, "NaN and Infinity"),
+        ({"cart": [1, float("inf")]}, "NaN and Infinity"),
+        ({"deep": {"er": -float("inf")}}, "NaN and Infinity"),
+        ({"name": "Ann\x00"}, "NUL character"),
+        ({"key\x00": 1}, "NUL character"),
+        ({"nested": json_nested(100_000)}, "nested too deeply"),
+    ],
+    ids=["nan", "inf", "minus-inf", "nul-value", "nul-key", "deep"],
+)
+def test_data_jsonb_would_refuse_fails_at_set_data(data: dict[str, Any], reason: str) -> None:
+    storage = DjangoStorage()
+    key = StorageKey(bot_id=1, chat_id=2, user_id=2)
+    with pytest.raises(UnstorableData, match=reason):
+        async_to_sync(storage.set_data)(key, data)
+    # A backslash before "u0000" is ordinary text, not a NUL.
+    async_to_sync(storage.set_data)(key, {"path": "C:\\u0000", "price": 1.5})
+    assert async_to_sync(storage.get_data)(key) == {"path": "C:\\u0000", "price": 1.5}
+
+
+def test_a_stack_naming_one_intent_twice_is_refused() -> None:
+    storage = DjangoStorage()
+    key = StorageKey(bot_id=1, chat_id=2, user_id=2, destiny="aiogd:stack:")
+    with pytest.raises(IntentIdCollision, match="'a1'"):
+        async_to_sync(storage.set_data)(key, {"_id": "", "intents": ["a1", "b2", "a1"]})
     assert async_to_sync(storage.get_data)(key) == {}
 
 

@@ -14,7 +14,8 @@ import pytest
 from aiogram import F, Router
 from aiogram.methods import SendMessage
 from aiogram.types import Message
-from django.test import override_settings
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient, override_settings
 from django.utils import timezone
 
 from botdialogs import bots, webhook
@@ -95,6 +96,15 @@ def test_start_and_button_press_go_through_the_webhook(inline_server: AsgiServer
         (SECRET, b'{"update_id": 7, "message": {"text": "no chat"}}', 400),
         (SECRET, b"\xff\xfe", 400),
         (SECRET, b'{"update_id": 1, "pad": "' + b"x" * 1_100_000 + b'"}', 413),
+        (SECRET, b'{"update_id": 1, "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400),
+        (SECRET, b'{"update_id": 9223372036854775808}', 400),
+        (SECRET, b'{"update_id": 1000000000000000000000000000000}', 400),
+        (SECRET, b'{"update_id": -1}', 400),
+        (SECRET, b'{"update_id": true}', 400),
+        (SECRET, b'{"update_id": NaN}', 400),
+        (SECRET, b'{"update_id": 1, "x": 1e400}', 400),
+        (SECRET, json.dumps(message_update(10**30, "hi")).encode(), 400),
+        (SECRET, json.dumps(message_update(5010, "hi\u0000")).encode(), 400),
     ],
     ids=[
         "no-secret",
@@ -106,6 +116,15 @@ def test_start_and_button_press_go_through_the_webhook(inline_server: AsgiServer
         "bad-message",
         "not-utf8",
         "too-large",
+        "nested-50k-deep",
+        "update-id-2**63",
+        "update-id-10**30",
+        "negative-update-id",
+        "boolean-update-id",
+        "nan",
+        "float-overflow",
+        "chat-id-10**30",
+        "nul-in-text",
     ],
 )
 def test_bad_requests_are_refused_and_store_nothing(
@@ -251,3 +270,72 @@ def test_queued_mode_through_a_celery_worker(
     chat.press("Order food")
     chat.wait_for_text("Are you hungry?", timeout=30)
     wait_until(lambda: ProcessedUpdate.objects.count() == 2)
+
+
+# -- hostile input, in this process (Django's async test client) ----------------------------
+def quiet_router() -> Router:
+    """A bot that handles nothing: deliveries are checked, taken and dropped."""
+    return Router(name="quiet")
+
+
+QUIET_SECRET = "quiet-secret"
+QUIET = {"ROUTER": "tests.test_webhook.quiet_router", "WEBHOOK_SECRET": QUIET_SECRET}
+
+
+@pytest.fixture
+async def quiet_settings(thread_connections_closed: None) -> AsyncIterator[dict[str, Any]]:
+    """BOTDIALOGS with the quiet bot as "default"; this loop's connections closed afterwards."""
+    values = {"BOTS": {"default": QUIET}, "WEBHOOK_MAX_BODY_BYTES": 10_000}
+    yield values
+    await bots.get_event_isolation().close()
+    await bots.get_storage().close()
+
+
+async def deliver(body: bytes, secret: str | None = QUIET_SECRET, bot: str = "default") -> int:
+    headers = {webhook.SECRET_HEADER: secret} if secret is not None else {}
+    response = await AsyncClient().post(
+        f"/bots/{bot}/webhook/", body, content_type="application/json", headers=headers
+    )
+    return response.status_code
+
+
+def padded_update(size: int) -> bytes:
+    update = message_update(5020, "hi")
+    body = json.dumps(update).encode()
+    update["pad"] = "x" * (size - len(body) - 10)
+    return json.dumps(update).encode()
+
+
+async def test_accept_delivery_parses_once_into_update_and_raw() -> None:
+    update = message_update(5021, "hi")
+    delivery = webhook.accept_delivery("default", None, None, json.dumps(update).encode())
+    assert delivery.raw == update
+    assert delivery.update_id == update["update_id"] == delivery.update.update_id
+    assert delivery.update.message is not None and delivery.update.message.text == "hi"
+
+
+@pytest.mark.parametrize("django_limit", [1_000, 10_000_000], ids=["django-lower", "django-higher"])
+async def test_the_413_comes_from_our_limit_whatever_djangos_is(
+    quiet_settings: dict[str, Any], django_limit: int
+) -> None:
+    with override_settings(BOTDIALOGS=quiet_settings, DATA_UPLOAD_MAX_MEMORY_SIZE=django_limit):
+        assert await deliver(padded_update(20_000)) == 413  # over WEBHOOK_MAX_BODY_BYTES
+        assert await sync_to_async(stored_rows)() == 0
+        assert await deliver(padded_update(5_000)) == 200  # under ours, whatever Django's
+    assert await ProcessedUpdate.objects.acount() == 1
+
+
+async def test_a_bot_with_a_token_and_no_secret_refuses_deliveries_when_debug_is_off(
+    quiet_settings: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    live = {**QUIET, "TOKEN": "123456:real", "WEBHOOK_SECRET": ""}
+    body = json.dumps(message_update(5022, "/start")).encode()
+    with override_settings(BOTDIALOGS={"BOTS": {"live": live}}, DEBUG=False):
+        assert await deliver(body, secret=None, bot="live") == 403
+        assert await deliver(body, secret="anything", bot="live") == 403
+    assert await sync_to_async(stored_rows)() == 0
+    assert "no WEBHOOK_SECRET while DEBUG is off (botdialogs.E014)" in caplog.text
+    with override_settings(BOTDIALOGS={"BOTS": {"live": live}}, DEBUG=True):
+        webhook.check_secret("live", None)  # open while DEBUG is on, as for local bots
+    with override_settings(BOTDIALOGS={"BOTS": {"local": QUIET | {"WEBHOOK_SECRET": ""}}}):
+        webhook.check_secret("local", None)  # a local bot stays open (check warning W001)

@@ -7,11 +7,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from botdialogs.admin.lists import NulSafeAdminMixin
 from botdialogs.models import BackgroundAction, Broadcast
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """Progress of broadcasts; "Run again" resumes one (chats already reached are skipped)."""
 
     list_display = ("id", "bot_name", "what", "status", "progress", "sent", "failed", "skipped")
@@ -63,7 +64,7 @@ class BroadcastAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackgroundAction)
-class BackgroundActionAdmin(admin.ModelAdmin):
+class BackgroundActionAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """Actions workers received: what ran, what was rejected and why."""
 
     list_display = (

@@ -10,7 +10,8 @@ from typing import Any
 
 from aiogram.fsm.state import StatesGroup
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -41,6 +42,36 @@ class CappedCountPaginator(Paginator):
         return self.count >= COUNT_LIMIT
 
 
+def has_nul(request: HttpRequest) -> bool:
+    """Whether any query parameter (name or value) holds a NUL character."""
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for name, values in request.GET.lists()
+    )
+
+
+class NulSafeChangeList(ChangeList):
+    """A changelist that lists no rows, instead of failing, when its query holds a NUL.
+
+    PostgreSQL refuses NUL in any text parameter ("cannot contain NUL (0x00) bytes"), so a
+    ``?state=%00`` would reach the database as an error page. No stored value can hold a
+    NUL on PostgreSQL, so "no results" is the true answer on every database.
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.none() if has_nul(request) else queryset
+
+
+class NulSafeAdminMixin:
+    """Use :class:`NulSafeChangeList` for the admin's list page and say why it is empty."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        if has_nul(request):
+            messages.warning(request, "The query holds a NUL character: no row can match it.")
+        return NulSafeChangeList
+
+
 class BotListFilter(admin.SimpleListFilter):
     """The bots of ``BOTDIALOGS['BOTS']`` (no query over the table)."""
 
@@ -55,6 +86,24 @@ class BotListFilter(admin.SimpleListFilter):
         if self.value() and value is None:
             return queryset.none()
         return queryset.filter(bot_id=value) if value is not None else queryset
+
+
+class BlockedListFilter(admin.SimpleListFilter):
+    """Chats that blocked the bot, or not; any other value is ignored.
+
+    Django's own boolean filter sends an unknown value to its "database installation"
+    error page; a list filter should just not apply.
+    """
+
+    title = "blocked the bot"
+    parameter_name = "blocked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        choice = {"yes": True, "no": False}.get(self.value() or "")
+        return queryset if choice is None else queryset.filter(is_blocked=choice)
 
 
 def known_states() -> list[str]:

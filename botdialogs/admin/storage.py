@@ -21,9 +21,11 @@ from django.utils.html import format_html
 from botdialogs.admin import lists
 from botdialogs.admin.lists import (
     USERNAME_MATCHES,
+    BlockedListFilter,
     BotListFilter,
     CappedCountPaginator,
     JSONObjectField,
+    NulSafeAdminMixin,
     StateListFilter,
     as_bigint,
     matching_usernames,
@@ -43,7 +45,7 @@ from botdialogs.storage.rows import KEY_FIELDS
 
 
 # -- admins ----------------------------------------------------------------------------------
-class StorageAdmin(admin.ModelAdmin):
+class StorageAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """What every botdialogs admin shares: fast lists, id search, locked writes."""
 
     change_list_template = "botdialogs/admin/change_list.html"
@@ -146,7 +148,7 @@ class TelegramChatAdmin(StorageAdmin):
         "dialogs",
     )
     list_select_related = ("site_user",)
-    list_filter = (BotListFilter, "is_blocked")
+    list_filter = (BotListFilter, BlockedListFilter)
     ordering = ("-last_seen",)
     raw_id_fields = ("site_user",)
     readonly_fields = (

@@ -15,7 +15,6 @@ Shape (``v`` is the format version)::
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 import weakref
@@ -28,6 +27,7 @@ from aiogram_dialog.setup import collect_dialogs
 
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction, UnknownBot
+from botdialogs.jsonvalues import NotJson, json_copy
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -91,9 +91,10 @@ def _enum_value(enum: type[StartMode] | type[ShowMode], value: Any, field: str) 
 
 
 def _json(value: Any, field: str) -> Any:
+    # NaN, Infinity and NUL are refused here, in the caller, not by PostgreSQL in a worker.
     try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as error:
+        return json_copy(value)
+    except NotJson as error:
         raise BadBackgroundAction(f"{field} must be JSON data: {error}") from error
 
 

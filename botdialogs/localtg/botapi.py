@@ -75,9 +75,12 @@ def local_bot_for_token(token: str) -> LocalBot:
         known = False
     if not known or not secret.startswith("local-"):
         raise BotApiError(401, "Unauthorized")
-    bot, _ = LocalBot.objects.get_or_create(
-        name=name, defaults={"token": token, "bot_id": local_bot_id(name)}
-    )
+    bot_id = local_bot_id(name)
+    bot, _ = LocalBot.objects.get_or_create(name=name, defaults={"token": token, "bot_id": bot_id})
+    if (bot.token, bot.bot_id) != (token, bot_id):
+        # A row from before local bot ids changed (CRC32 ids could collide): follow the token.
+        bot.token, bot.bot_id = token, bot_id
+        bot.save(update_fields=["token", "bot_id"])
     return bot
 
 

@@ -7,7 +7,7 @@ so they store exactly the same rows.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +15,8 @@ from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
 
-from botdialogs.exceptions import UnstorableData
+from botdialogs.exceptions import IntentIdCollision, UnstorableData
+from botdialogs.jsonvalues import NotJson, json_copy
 
 STACK_PREFIX = "aiogd:stack:"
 CONTEXT_PREFIX = "aiogd:context:"
@@ -101,15 +102,31 @@ def row_id_of(kind: str, values: Mapping[str, Any]) -> RowId:
 
 
 def to_json(data: Mapping[str, Any], key: StorageKey) -> dict[str, Any]:
-    """A deep, JSON-only copy of ``data``; raises UnstorableData naming the key on failure."""
+    """A deep, JSON-only copy of ``data``; raises UnstorableData naming the key on failure.
+
+    NaN, Infinity and NUL characters are refused here (see :mod:`botdialogs.jsonvalues`),
+    not by PostgreSQL at commit, long after the handler that stored them. A stack whose
+    intents repeat an id is refused too (:class:`IntentIdCollision`): two dialogs would
+    share one context.
+    """
     try:
-        return json.loads(json.dumps(dict(data)))
-    except (TypeError, ValueError) as error:
+        value = json_copy(dict(data))
+    except NotJson as error:
         raise UnstorableData(
             f"Cannot store data for chat {key.chat_id}, user {key.user_id}, destiny "
             f"{key.destiny!r}: {error}. Store JSON values only (convert datetimes to ISO "
-            "strings, sets to lists)."
+            "strings, sets to lists, NaN and Infinity to None or strings)."
         ) from error
+    intents = value.get("intents") if key.destiny.startswith(STACK_PREFIX) else None
+    counts = Counter(map(str, intents)) if isinstance(intents, list) else Counter()
+    repeated = sorted(intent for intent, times in counts.items() if times > 1)
+    if repeated:
+        raise IntentIdCollision(
+            f"Stack {key.destiny!r} of chat {key.chat_id} names intent id(s) {repeated} more "
+            "than once: two dialogs would share one context. botdialogs.intent_ids makes ids "
+            "unique; something generated ids without it."
+        )
+    return value
 
 
 def _with_extra(data: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
