@@ -37,7 +37,7 @@ from django.test import RequestFactory  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from botdialogs.bots import bot_id  # noqa: E402
+from botdialogs.engine.bots import bot_id  # noqa: E402
 from botdialogs.models import DialogStack  # noqa: E402
 
 STATES = ["MainMenu:menu", "FoodOrder:hungry", "FoodOrder:cart", "FoodOrder:placed"]

@@ -68,7 +68,8 @@ async def run_once(storage_name: str, chats: int, presses: int, first_chat: int)
     from aiogram import Bot
     from django.conf import settings
 
-    from botdialogs import bots, conf
+    from botdialogs import conf
+    from botdialogs.engine import bots
     from tests.fakes import RecordingSession, callback_update, message_update
 
     settings.BOTDIALOGS = {

@@ -52,7 +52,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _shared_bot_ids() -> list[checks.CheckMessage]:
-    from botdialogs.bots import bot_id
+    from botdialogs.engine.bots import bot_id
 
     names_by_id: dict[int, list[str]] = {}
     for name in conf.get_settings().bots:
@@ -73,7 +73,7 @@ def check_importable(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
     """Each bot's ROUTER import path must import and give an aiogram Router."""
     if conf.find_problems():
         return []
-    from botdialogs.bots import load_router
+    from botdialogs.engine.bots import load_router
 
     messages: list[checks.CheckMessage] = []
     for bot in conf.get_settings().bots.values():

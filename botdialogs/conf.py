@@ -327,8 +327,5 @@ def missing_required_secret(bot: BotSettings) -> bool:
 
 @receiver(setting_changed)
 def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("BOTDIALOGS", "DATABASES"):
+    if setting == "BOTDIALOGS":
         get_settings.cache_clear()
-        from botdialogs import bots
-
-        bots.reset()

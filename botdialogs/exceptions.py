@@ -21,7 +21,7 @@ class IntentIdCollision(UnstorableData):
     """A dialog stack that names one intent id twice: two dialogs would share one context.
 
     aiogram_dialog's own id generator repeats ids within a second; botdialogs installs a wider
-    one (:mod:`botdialogs.intent_ids`), and storage refuses a stack that collided anyway.
+    one (:mod:`botdialogs.engine.intent_ids`), and storage refuses a stack that collided anyway.
     """
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from botdialogs.sync import run_async
+from botdialogs.engine.sync import call_async
 
 #: Seconds between tries of a queued update whose database or network failed; then given up.
 UPDATE_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
@@ -26,11 +26,11 @@ UPDATE_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
 )
 def process_update(self: Any, bot_name: str, raw_update: dict[str, Any]) -> None:
     """Handle one queued webhook update exactly once (its update_id commits with its state)."""
-    from botdialogs import webhook
     from botdialogs.exceptions import is_transient
+    from botdialogs.http import delivery as webhook
 
     try:
-        run_async(webhook.process_update, bot_name, raw_update)
+        call_async(webhook.process_update, bot_name, raw_update)
     except Exception as error:
         if not is_transient(error) or self.request.retries >= len(UPDATE_RETRY_DELAYS):
             raise
@@ -78,7 +78,7 @@ def perform_background_action(self: Any, action: dict[str, Any]) -> str:
 @shared_task(name="botdialogs.run_broadcast", ignore_result=True, acks_late=True)
 def run_broadcast(broadcast_id: int) -> None:
     """Send a :class:`~botdialogs.models.Broadcast` (resumes where a previous run stopped)."""
-    from botdialogs import broadcast
+    from botdialogs.background import broadcast
 
     broadcast.run(broadcast_id)
 
@@ -86,6 +86,6 @@ def run_broadcast(broadcast_id: int) -> None:
 @shared_task(name="botdialogs.cleanup_expired", ignore_result=True)
 def cleanup_expired() -> dict[str, int]:
     """Delete expired storage rows and webhook update ids (schedule it with Celery beat)."""
-    from botdialogs.cleanup import delete_expired
+    from botdialogs.storage.cleanup import delete_expired
 
     return delete_expired()

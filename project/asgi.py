@@ -12,7 +12,7 @@ django_asgi_app = get_asgi_application()
 # These import models and consumers: Django must be set up first.
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 
-from botdialogs.asgi import WebhookRoute  # noqa: E402
+from botdialogs.http.asgi import WebhookRoute  # noqa: E402
 from botdialogs.routing import channel_routes  # noqa: E402
 
 application = ProtocolTypeRouter(

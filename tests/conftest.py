@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from aiogram import Bot
 
-from botdialogs import bots
+from botdialogs.engine import bots
 from tests.fakes import RecordingSession
 
 

@@ -16,7 +16,8 @@ async def main(argv: list[str]) -> None:
     from aiogram import Bot
     from django.conf import settings
 
-    from botdialogs import bots, conf
+    from botdialogs import conf
+    from botdialogs.engine import bots
     from tests.fakes import RecordingSession, callback_update, message_update
 
     settings.BOTDIALOGS = {"BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}}}

@@ -13,11 +13,11 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from botdialogs import repair
-from botdialogs.admin import lists as admin_lists
-from botdialogs.bots import bot_id
-from botdialogs.isolation import advisory_key, chat_lock_name
+from botdialogs.admin import big_tables as admin_lists
+from botdialogs.admin import repair
+from botdialogs.engine.bots import bot_id
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
+from botdialogs.storage.isolation import advisory_key, chat_lock_name
 
 pytestmark = pytest.mark.django_db
 
@@ -384,7 +384,7 @@ def bot_holds_chat_lock(bot: int) -> Iterator[None]:
         pytest.skip("advisory chat locks are PostgreSQL's")
     import psycopg
 
-    from botdialogs.pg import conninfo
+    from botdialogs.storage.connections import conninfo
 
     key = repair.storage_key_of((bot, 1, 0, ""))
     with psycopg.connect(**conninfo(), autocommit=True) as other:

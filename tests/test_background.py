@@ -24,8 +24,9 @@ from django.core import signing
 from django.db import transaction
 from django.test import override_settings
 
-from botdialogs import background, bots
+from botdialogs import background
 from botdialogs.background import records
+from botdialogs.engine import bots
 from botdialogs.exceptions import (
     BackgroundNotHandled,
     BackgroundTimeout,

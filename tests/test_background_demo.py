@@ -11,7 +11,8 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.test import override_settings
 
-from botdialogs import background, bots
+from botdialogs import background
+from botdialogs.engine import bots
 from botdialogs.models import DialogStack
 from botdialogs.testing import AsgiServer
 from project.shop.models import Order

@@ -15,8 +15,9 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import OperationalError
 
-from botdialogs import background, bots
+from botdialogs import background
 from botdialogs.background import records
+from botdialogs.engine import bots
 from botdialogs.exceptions import StorageUnavailable
 from botdialogs.models import BackgroundAction
 from tests import test_background as probe

@@ -10,11 +10,11 @@ import pytest
 from aiogram import Bot, Dispatcher
 from asgiref.sync import async_to_sync
 
-from botdialogs import bots
+from botdialogs.engine import bots
+from botdialogs.engine.middleware import TransactionalFSMMiddleware
+from botdialogs.engine.sync import call_async
 from botdialogs.exceptions import NotInAsyncContext, UnknownBot
-from botdialogs.middleware import TransactionalFSMMiddleware
 from botdialogs.storage import DjangoStorage
-from botdialogs.sync import run_async
 
 TWO_BOTS = {
     "BOTS": {
@@ -58,7 +58,7 @@ def test_several_bots_have_their_own_ids_and_api_servers(settings: Any) -> None:
     async def both() -> tuple[Bot, Bot]:
         return bots.get_bot("default"), bots.get_bot("support")
 
-    local, real = run_async(both)
+    local, real = call_async(both)
     assert "/localtg/bot" in local.session.api.base
     assert real.session.api.base.startswith("https://api.telegram.org/")
 
@@ -86,8 +86,8 @@ def test_sync_callers_get_a_fresh_session_closed_after_the_call() -> None:
         await bot.session.create_session()  # open the aiohttp session on this loop
         made.append(bot)
 
-    run_async(use_bot)
-    run_async(use_bot)
+    call_async(use_bot)
+    call_async(use_bot)
     assert made[0] is not made[1]
     for bot in made:
         assert bot.session._session is None or bot.session._session.closed
@@ -98,7 +98,7 @@ def test_run_async_refuses_to_block_a_running_loop() -> None:
         async def noop() -> None:
             return None
 
-        run_async(noop)
+        call_async(noop)
 
     with pytest.raises(NotInAsyncContext):
         async_to_sync(inner)()
@@ -106,7 +106,7 @@ def test_run_async_refuses_to_block_a_running_loop() -> None:
 
 def test_run_async_finishes_tasks_the_call_left_running() -> None:
     # aiogram_dialog's background events from a handler are fire-and-forget tasks, started
-    # with call_soon + create_task; on run_async's own loop they must still complete.
+    # with call_soon + create_task; on call_async's own loop they must still complete.
     finished: list[str] = []
 
     async def handler_like() -> None:
@@ -120,7 +120,7 @@ def test_run_async_finishes_tasks_the_call_left_running() -> None:
 
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(background_event()))
 
-    run_async(handler_like)
+    call_async(handler_like)
     assert finished == ["event", "follow-up"]
 
 

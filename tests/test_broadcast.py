@@ -10,7 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from botdialogs import bots, broadcast
+from botdialogs.background import broadcast
+from botdialogs.engine import bots
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
 from botdialogs.testing import AsgiServer, LocalTelegram
 from tests.servers import redis_url

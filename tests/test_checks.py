@@ -9,8 +9,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from botdialogs import bots, conf
+from botdialogs import conf
 from botdialogs.checks import check_importable, check_settings
+from botdialogs.engine import bots
 
 GOOD_BOT = {"ROUTER": "project.bot.dialogs.build_router"}
 

@@ -12,9 +12,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from botdialogs.cleanup import delete_expired
 from botdialogs.conf import get_settings
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, ProcessedUpdate
+from botdialogs.storage.cleanup import delete_expired
 
 pytestmark = pytest.mark.django_db
 

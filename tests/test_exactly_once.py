@@ -24,8 +24,8 @@ from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import override_settings
 
-from botdialogs import bots
-from botdialogs.asgi import WebhookRoute
+from botdialogs.engine import bots
+from botdialogs.http.asgi import WebhookRoute
 from botdialogs.models import DialogContext, DialogStack, ProcessedUpdate
 from botdialogs.storage.database import StorageDatabase
 from tests.fakes import RecordingSession, callback_update, message_update

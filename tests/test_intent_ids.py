@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import override_settings
 
-from botdialogs import bots, intent_ids
+from botdialogs.engine import bots, intent_ids
 from botdialogs.exceptions import IntentIdCollision
 from botdialogs.models import DialogContext, DialogStack
 from tests.fakes import RecordingSession, message_update

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from botdialogs.isolation import LocalEventIsolation, chat_lock_name
+from botdialogs.storage.isolation import LocalEventIsolation, chat_lock_name
 from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent

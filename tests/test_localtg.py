@@ -18,7 +18,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from botdialogs.bots import bot_token
+from botdialogs.engine.bots import bot_token
 from botdialogs.localtg.models import LocalFile
 from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, LocalTelegramError
 
@@ -193,7 +193,7 @@ def test_user_api_errors(inline_server: AsgiServer) -> None:
 
 
 def test_a_local_bot_stored_under_an_old_id_follows_its_token() -> None:
-    from botdialogs.bots import local_bot_id
+    from botdialogs.engine.bots import local_bot_id
     from botdialogs.localtg.botapi import local_bot_for_token
     from botdialogs.localtg.models import LocalBot
 

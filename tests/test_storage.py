@@ -20,11 +20,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from botdialogs import bots
+from botdialogs.engine import bots
 from botdialogs.exceptions import IntentIdCollision, UnstorableData
-from botdialogs.isolation import LocalEventIsolation
 from botdialogs.models import DialogContext, DialogStack, TelegramChat
 from botdialogs.storage import DjangoStorage, UnitOfWorkIsolation
+from botdialogs.storage.isolation import LocalEventIsolation
 from botdialogs.storage.orm import OrmDatabase
 from tests.counter_bot import Failing
 from tests.fakes import RecordingSession, callback_update, message_update

@@ -18,8 +18,9 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient, override_settings
 from django.utils import timezone
 
-from botdialogs import bots, webhook
+from botdialogs.engine import bots
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge
+from botdialogs.http import delivery as webhook
 from botdialogs.localtg.models import LocalMessage
 from botdialogs.models import DialogStack, ProcessedUpdate, TelegramChat
 from botdialogs.testing import AsgiServer, LocalTelegram, wait_until

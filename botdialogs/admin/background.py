@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from botdialogs.admin.lists import NulSafeAdminMixin
+from botdialogs.admin.big_tables import NulSafeAdminMixin
 from botdialogs.models import BackgroundAction, Broadcast
 
 
@@ -55,7 +55,7 @@ class BroadcastAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run again (resume)")
     def run_again(self, request: HttpRequest, queryset: QuerySet[Broadcast]) -> None:
-        from botdialogs import broadcast
+        from botdialogs.background import broadcast
 
         for job in queryset:
             Broadcast.objects.filter(pk=job.pk).update(status=Broadcast.Status.PENDING)

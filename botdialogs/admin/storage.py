@@ -2,7 +2,7 @@
 
 Built for big tables: lists order by an indexed column, count at most ``COUNT_LIMIT`` rows,
 filter by bot and state without DISTINCT queries, and search by exact id or username only
-(no ``LIKE`` over a million rows). Writes go through :mod:`botdialogs.repair`, under the
+(no ``LIKE`` over a million rows). Writes go through :mod:`botdialogs.admin.repair`, under the
 chat lock. Fields whose edit would corrupt a stack (intents, ids, keys, states of contexts)
 are read-only.
 """
@@ -18,8 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from botdialogs.admin import lists
-from botdialogs.admin.lists import (
+from botdialogs.admin import big_tables
+from botdialogs.admin.big_tables import (
     USERNAME_MATCHES,
     BlockedListFilter,
     BotListFilter,
@@ -31,9 +31,7 @@ from botdialogs.admin.lists import (
     matching_usernames,
     pretty_json,
 )
-from botdialogs.bots import bot_name_for_id, get_storage
-from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
-from botdialogs.repair import (
+from botdialogs.admin.repair import (
     chat_scope_of,
     chat_scopes_of,
     chat_write,
@@ -41,6 +39,8 @@ from botdialogs.repair import (
     reset_chat,
     reset_stacks,
 )
+from botdialogs.engine.bots import bot_name_for_id, get_storage
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
 from botdialogs.storage.rows import KEY_FIELDS
 
 
@@ -99,7 +99,7 @@ class StorageAdmin(NulSafeAdminMixin, admin.ModelAdmin):
                 "Only rows stored while DjangoStorage was configured are shown.",
             )
         return super().changelist_view(
-            request, {**(extra_context or {}), "count_limit": lists.COUNT_LIMIT}
+            request, {**(extra_context or {}), "count_limit": big_tables.COUNT_LIMIT}
         )
 
     @admin.display(description="bot", ordering="bot_id")

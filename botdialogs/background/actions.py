@@ -27,7 +27,7 @@ from aiogram_dialog.setup import collect_dialogs
 
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction, UnknownBot
-from botdialogs.jsonvalues import NotJson, json_copy
+from botdialogs.storage.jsonvalues import NotJson, json_copy
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -53,7 +53,7 @@ def state_name(state: State | str) -> str:
 
 def dialog_states(bot_name: str) -> dict[str, State]:
     """Every state of the bot's dialogs by name (built once per Dispatcher)."""
-    from botdialogs.bots import get_dispatcher
+    from botdialogs.engine.bots import get_dispatcher
 
     dispatcher = get_dispatcher(bot_name)
     states = _states_cache.get(dispatcher)

@@ -26,9 +26,9 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from botdialogs.background.actions import describe, perform
 from botdialogs.conf import get_settings
+from botdialogs.engine.sync import call_async, refuse_in_async
+from botdialogs.engine.update_context import update_in_progress
 from botdialogs.exceptions import BadBackgroundAction
-from botdialogs.middleware import update_in_progress
-from botdialogs.sync import refuse_in_async, run_async
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -57,14 +57,14 @@ def deliver(action: dict[str, Any]) -> None:
     """Hand ``action`` to the configured backend now (no transaction handling)."""
     backend = get_settings().background
     if backend == "celery":
-        from botdialogs.tasks import perform_background_action
+        from botdialogs import jobs
 
-        if perform_background_action.app.conf.task_always_eager and update_in_progress():
+        if jobs.runs_in_process() and update_in_progress():
             _deliver_inline(action)
         else:
-            perform_background_action.delay(action)
+            jobs.send(jobs.PERFORM_BACKGROUND_ACTION, action)
     elif backend == "channels":
-        run_async(send_to_channel, action)
+        call_async(send_to_channel, action)
     else:
         _deliver_inline(action)
 
@@ -81,9 +81,9 @@ async def send_to_channel(action: dict[str, Any]) -> None:
 
 def _deliver_inline(action: dict[str, Any]) -> None:
     if update_in_progress():
-        run_async(_schedule, action)
+        call_async(_schedule, action)
     else:
-        run_async(perform, action)
+        call_async(perform, action)
 
 
 async def _schedule(action: dict[str, Any]) -> None:

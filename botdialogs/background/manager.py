@@ -30,8 +30,8 @@ from aiogram_dialog.api.protocols import DialogManager, UnsetId
 from aiogram_dialog.manager.bg_manager import BgManager, BgManagerFactoryImpl
 
 from botdialogs.conf import get_settings
+from botdialogs.engine.update_context import handling_update
 from botdialogs.exceptions import BackgroundNotHandled, BackgroundTimeout
-from botdialogs.middleware import handling_update
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -212,9 +212,10 @@ def bg_manager(
     """aiogram_dialog's background manager of one chat of bot ``bot_name``, for async code.
 
     Every BgManager method works: ``start``, ``switch_to``, ``update``, ``done``, ``bg`` and
-    ``fg``. ``bot`` defaults to the bot of the running loop (:func:`botdialogs.bots.get_bot`).
+    ``fg``. ``bot`` defaults to the bot of the running loop
+    (:func:`botdialogs.engine.bots.get_bot`).
     """
-    from botdialogs.bots import get_bot, get_dispatcher
+    from botdialogs.engine.bots import get_bot, get_dispatcher
 
     dispatcher = get_dispatcher(bot_name)
     factory = BackgroundManagerFactory(dispatcher)

@@ -93,7 +93,7 @@ async def perform_claimed(action: dict[str, Any]) -> str:
 
 def perform_recorded(action: Any) -> str:
     """Perform a received action once (sync: Celery tasks); returns the outcome."""
-    from botdialogs.sync import run_async
+    from botdialogs.engine.sync import call_async
 
     checked = _checked(action)
     if checked is None:
@@ -102,7 +102,7 @@ def perform_recorded(action: Any) -> str:
         logger.info("Skipping %s: already performed", describe(checked))
         return DUPLICATE
     try:
-        outcome = run_async(perform_claimed, checked)
+        outcome = call_async(perform_claimed, checked)
     except Exception as error:  # noqa: BLE001 - _failed raises again what may pass
         return _failed(checked, error)
     _log_outcome(checked, outcome)

@@ -41,7 +41,7 @@ def link_site_user(bot: str, telegram_user_id: int, user: Any) -> int:
     Returns the number of chats linked (0 when the user has not talked to the bot yet).
     ``user=None`` unlinks.
     """
-    from botdialogs.bots import bot_id
+    from botdialogs.engine.bots import bot_id
 
     return TelegramChat.objects.filter(bot_id=bot_id(bot), user_id=telegram_user_id).update(
         site_user=user
@@ -84,7 +84,7 @@ def user_for_link_token(token: str) -> Any | None:
 
 def for_site_user(user: Any, bot: str | None = None) -> QuerySet[TelegramChat]:
     """The chats linked to site ``user`` (of bot ``bot``, or of every bot), blocked excluded."""
-    from botdialogs.bots import bot_id
+    from botdialogs.engine.bots import bot_id
 
     chats = TelegramChat.objects.filter(site_user=user, is_blocked=False)
     if bot is not None:
@@ -101,7 +101,7 @@ def update_for_user(
 ) -> list[str]:
     """``background.update`` every chat of site ``user``; returns the action ids."""
     from botdialogs.background import update
-    from botdialogs.bots import bot_name_for_id
+    from botdialogs.engine.bots import bot_name_for_id
 
     ids = []
     for chat in for_site_user(user, bot):

@@ -65,7 +65,7 @@ class BotApiError(BotDialogsError):
 
 def local_bot_for_token(token: str) -> LocalBot:
     """The LocalBot of a local token ``<local_bot_id>:local-<name>``; 401 for any other."""
-    from botdialogs.bots import bot_token, local_bot_id
+    from botdialogs.engine.bots import bot_token, local_bot_id
 
     _, _, secret = token.partition(":")
     name = secret.removeprefix("local-")

@@ -39,7 +39,7 @@ class Delivery:
 
 def local_bot(bot_name: str) -> LocalBot:
     """The LocalBot row of a configured bot without a token (made on first use)."""
-    from botdialogs.bots import bot_token
+    from botdialogs.engine.bots import bot_token
 
     if not get_settings().bot(bot_name).is_local:
         raise UnknownBot(f"Bot {bot_name!r} has a real token: local Telegram does not serve it")

@@ -16,8 +16,8 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from botdialogs.conf import get_settings
+from botdialogs.engine.local_api import base_url
 from botdialogs.localtg import botapi
-from botdialogs.localtg.address import base_url
 
 logger = logging.getLogger("botdialogs.localtg")
 
@@ -66,7 +66,7 @@ def _json_or_none(body: bytes) -> Any:
 
 
 async def _carry_out(bot_name: str, reply: dict[str, Any]) -> None:
-    from botdialogs.bots import bot_token
+    from botdialogs.engine.bots import bot_token
 
     params = {key: value for key, value in reply.items() if key != "method"}
     answer = await sync_to_async(botapi.call)(bot_token(bot_name), reply["method"], params)

@@ -9,9 +9,9 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import UnknownBot
 from botdialogs.localtg import botapi, chats
-from botdialogs.localtg.address import remember_request_address
 
 
 def _remember(request: HttpRequest) -> None:

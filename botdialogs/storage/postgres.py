@@ -7,9 +7,10 @@ message, so it is one round trip whatever the driver or a pooler in between does
 are bound by psycopg on the client (no prepared statements), so PgBouncer in transaction
 pooling mode works, and locks never outlive a transaction.
 
-psycopg's async API on connections of our own (:class:`botdialogs.pg.LoopPool`), not the
-ORM: no hop through Django's single sync thread, no connection per request. Rows written
-here are committed outside Django's test transaction (tests use ``transactional_db``).
+psycopg's async API on connections of our own
+(:class:`botdialogs.storage.connections.LoopPool`), not the ORM: no hop through Django's
+single sync thread, no connection per request. Rows written here are committed outside
+Django's test transaction (tests use ``transactional_db``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
-from botdialogs.pg import LoopPool, scope_lock_key
 from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.connections import LoopPool, scope_lock_key
 from botdialogs.storage.database import LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,

@@ -16,7 +16,7 @@ from typing import Any
 from aiogram.fsm.storage.base import StorageKey
 
 from botdialogs.exceptions import IntentIdCollision, UnstorableData
-from botdialogs.jsonvalues import NotJson, json_copy
+from botdialogs.storage.jsonvalues import NotJson, json_copy
 
 STACK_PREFIX = "aiogd:stack:"
 CONTEXT_PREFIX = "aiogd:context:"
@@ -104,7 +104,7 @@ def row_id_of(kind: str, values: Mapping[str, Any]) -> RowId:
 def to_json(data: Mapping[str, Any], key: StorageKey) -> dict[str, Any]:
     """A deep, JSON-only copy of ``data``; raises UnstorableData naming the key on failure.
 
-    NaN, Infinity and NUL characters are refused here (see :mod:`botdialogs.jsonvalues`),
+    NaN, Infinity and NUL characters are refused here (see :mod:`botdialogs.storage.jsonvalues`),
     not by PostgreSQL at commit, long after the handler that stored them. A stack whose
     intents repeat an id is refused too (:class:`IntentIdCollision`): two dialogs would
     share one context.

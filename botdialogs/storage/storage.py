@@ -84,7 +84,7 @@ class DjangoStorage(BaseStorage):
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        from botdialogs.isolation import LocalEventIsolation
+        from botdialogs.storage.isolation import LocalEventIsolation
 
         self.state_ttl = _as_timedelta(state_ttl)
         self.data_ttl = _as_timedelta(data_ttl)

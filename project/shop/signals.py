@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models.signals import post_init, post_save
 
 from botdialogs import background
-from botdialogs.bots import bot_id
+from botdialogs.engine.bots import bot_id
 from botdialogs.models import DialogStack
 from project.bot.states import OrderStatus
 from project.shop.models import Order

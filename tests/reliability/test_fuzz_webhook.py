@@ -26,7 +26,7 @@ from django.test.client import FakePayload
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from botdialogs import bots
+from botdialogs.engine import bots
 from tests.fakes import RecordingSession
 
 pytestmark = [

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from botdialogs.cleanup import BATCH_SIZE, delete_expired
+from botdialogs.storage.cleanup import BATCH_SIZE, delete_expired
 
 
 class Command(BaseCommand):

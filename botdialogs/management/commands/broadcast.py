@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from botdialogs import broadcast
-from botdialogs.bots import bot_id
+from botdialogs.background import broadcast
+from botdialogs.engine.bots import bot_id
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.models import Broadcast, TelegramChat
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from botdialogs import webhook
+from botdialogs.engine.sync import call_async
+from botdialogs.http import registration
 from botdialogs.management.commands.webhookinfo import bot_name
-from botdialogs.sync import run_async
 
 
 class Command(BaseCommand):
@@ -22,5 +22,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = bot_name(options["bot"])
-        run_async(webhook.delete_webhook, name, options["drop_pending_updates"])
+        call_async(registration.delete_webhook, name, options["drop_pending_updates"])
         self.stdout.write(self.style.SUCCESS(f"Webhook of {name} deleted"))

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from botdialogs import webhook
 from botdialogs.conf import get_settings
+from botdialogs.http import registration
 from botdialogs.management.commands.webhookinfo import bot_name
 
 
@@ -26,6 +26,6 @@ class Command(BaseCommand):
                 "webhook of the running server; there is nothing to poll"
             )
         self.stdout.write(f"Polling for {name}; Ctrl+C stops.")
-        # Not run_async: polling owns the process, and only the main thread's loop receives
+        # Not call_async: polling owns the process, and only the main thread's loop receives
         # Ctrl+C as aiogram's graceful stop.
-        asyncio.run(webhook.run_polling(name))
+        asyncio.run(registration.run_polling(name))

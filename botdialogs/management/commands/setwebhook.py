@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from botdialogs import webhook
+from botdialogs.engine.sync import call_async
+from botdialogs.http import registration
 from botdialogs.management.commands.webhookinfo import bot_name
-from botdialogs.sync import run_async
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = bot_name(options["bot"])
-        run_async(webhook.set_webhook, name, options["url"], options["drop_pending_updates"])
-        types = ", ".join(webhook.allowed_updates(name))
+        call_async(registration.set_webhook, name, options["url"], options["drop_pending_updates"])
+        types = ", ".join(registration.allowed_updates(name))
         self.stdout.write(self.style.SUCCESS(f"Webhook of {name} set to {options['url']}"))
         self.stdout.write(f"Allowed updates: {types}")

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from botdialogs import webhook
 from botdialogs.conf import get_settings
+from botdialogs.engine.sync import call_async
 from botdialogs.exceptions import UnknownBot
-from botdialogs.sync import run_async
+from botdialogs.http import registration
 
 
 def bot_name(name: str) -> str:
@@ -30,5 +30,5 @@ class Command(BaseCommand):
         parser.add_argument("bot", help="Bot name in BOTDIALOGS['BOTS'].")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        info = run_async(webhook.webhook_info, bot_name(options["bot"]))
+        info = call_async(registration.webhook_info, bot_name(options["bot"]))
         self.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str))

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
-from botdialogs.pg import lock_key
+from botdialogs.storage.connections import lock_key
 
 
 def chat_lock_name(key: StorageKey) -> str:

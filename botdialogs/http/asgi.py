@@ -3,13 +3,13 @@
 Django's request machinery costs a thread hop, the middleware stack and an ORM connection
 per request: most of a webhook delivery's CPU. :class:`WebhookRoute` wraps the site's ASGI
 application and answers ``POST`` requests whose path resolves (through the site's own
-URLconf) to :func:`botdialogs.views.webhook` itself, on the event loop, with the same checks
-and the same processing (:mod:`botdialogs.webhook`); every other request goes to Django
+URLconf) to :func:`botdialogs.http.views.webhook` itself, on the event loop, with the same checks
+and the same processing (:mod:`botdialogs.http.delivery`); every other request goes to Django
 unchanged. So the webhook stays where ``urls.py`` puts it and is configured the same way::
 
     # asgi.py
     django_app = get_asgi_application()
-    from botdialogs.asgi import WebhookRoute
+    from botdialogs.http.asgi import WebhookRoute
     application = WebhookRoute(django_app)   # or inside channels' ProtocolTypeRouter
 
 Without it the Django view serves the same URL with the same behaviour, only slower.
@@ -26,9 +26,9 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.urls import Resolver404, resolve
 
-from botdialogs import webhook as webhooks
-from botdialogs.bots import get_bot
 from botdialogs.conf import get_settings
+from botdialogs.engine.bots import get_bot
+from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import (
     BadUpdate,
     UnknownBot,
@@ -36,6 +36,7 @@ from botdialogs.exceptions import (
     WebhookForbidden,
     is_transient,
 )
+from botdialogs.http import delivery as webhooks
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -73,7 +74,7 @@ class WebhookRoute:
         name = self._bots.get(path)
         if name is not None:
             return name
-        from botdialogs.views import webhook
+        from botdialogs.http.views import webhook
 
         try:
             match = resolve(path)
@@ -95,7 +96,7 @@ class WebhookRoute:
             body = await _read_body(receive, get_settings().webhook_max_body_bytes)
             if body is None:
                 return  # the client went away, or sent far too much: no one to answer
-            _remember_address(scope)
+            remember_request_address(scope)
             delivery = webhooks.parse_delivery(body, bot=get_bot(name))
             response = await webhooks.handle_delivery(name, delivery)
         except UnknownBot:
@@ -166,16 +167,6 @@ async def _drain(receive: Receive) -> bool:
         if not message.get("more_body", False):
             return True
     return False
-
-
-def _remember_address(scope: Scope) -> None:
-    from django.apps import apps
-
-    # Local Telegram learns the server's address from the requests it serves.
-    if apps.is_installed("botdialogs.localtg"):
-        from botdialogs.localtg.address import remember_request_address
-
-        remember_request_address(dict(scope))
 
 
 async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:

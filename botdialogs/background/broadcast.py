@@ -148,7 +148,7 @@ def create(
 ) -> Broadcast:
     """A pending broadcast of ``action`` (start/switch_to/update/done and its parameters) to
     the bot's chats in ``chats``. Send it with :func:`send` (or ``manage.py broadcast``)."""
-    from botdialogs.bots import bot_id
+    from botdialogs.engine.bots import bot_id
 
     template = build_action(action, bot, 0, 0, **parameters)
     pks = list(chats.filter(bot_id=bot_id(bot)).order_by("pk").values_list("pk", flat=True))
@@ -158,22 +158,22 @@ def create(
 def send(broadcast: Broadcast) -> None:
     """Run the broadcast after the current transaction commits: a Celery task when there is
     a broker, in this process otherwise."""
-    from botdialogs.tasks import run_broadcast
+    from botdialogs import jobs
 
     def go() -> None:
-        if run_broadcast.app.conf.task_always_eager:
+        if jobs.runs_in_process():
             run(broadcast.pk)
         else:
-            run_broadcast.delay(broadcast.pk)
+            jobs.send(jobs.RUN_BROADCAST, broadcast.pk)
 
     transaction.on_commit(go)
 
 
 def run(broadcast_id: int, *, progress: Progress | None = None) -> Broadcast:
     """Send a broadcast to every chat it has not reached yet (sync: tasks and commands)."""
-    from botdialogs.sync import run_async
+    from botdialogs.engine.sync import call_async
 
-    return run_async(arun, broadcast_id, progress=progress)
+    return call_async(arun, broadcast_id, progress=progress)
 
 
 async def arun(broadcast_id: int, *, progress: Progress | None = None) -> Broadcast:

@@ -19,8 +19,8 @@ from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from botdialogs.bots import bot_id
 from botdialogs.conf import get_settings
+from botdialogs.engine.bots import bot_id
 
 COUNT_LIMIT = 10_000
 #: A username search looks at most this many chats.

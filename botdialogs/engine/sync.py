@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import SyncToAsync, async_to_sync
 
-from botdialogs.bots import bot_scope
+from botdialogs.engine.bots import bot_scope
 from botdialogs.exceptions import NotInAsyncContext
 
 logger = logging.getLogger("botdialogs")
@@ -30,7 +31,7 @@ def refuse_in_async(message: str) -> None:
     raise NotInAsyncContext(message)
 
 
-def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+def call_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``function(*args, **kwargs)`` to completion from sync code and return its result.
 
     Bots used inside are opened for this call and closed at its end: the loop asgiref runs
@@ -38,7 +39,7 @@ def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kw
     would block the loop), and raises :class:`NotInAsyncContext`.
     """
     refuse_in_async(
-        f"run_async({getattr(function, '__name__', function)!r}) called from async code: "
+        f"call_async({getattr(function, '__name__', function)!r}) called from async code: "
         "await the coroutine instead"
     )
 
@@ -77,3 +78,13 @@ async def _finish_spawned_tasks() -> None:
             return
         # A finished task may have started others: look again until none is left.
         await asyncio.wait(pending, timeout=remaining)
+
+
+def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Deprecated name of :func:`call_async` (it read like asgiref's opposite); removed in 1.0."""
+    warnings.warn(
+        "botdialogs.sync.run_async is now botdialogs.engine.sync.call_async",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return call_async(function, *args, **kwargs)

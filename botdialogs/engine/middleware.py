@@ -1,21 +1,14 @@
-"""What botdialogs adds to each Dispatcher: a transactional FSM middleware and recovery.
+"""The FSM middleware botdialogs puts on each Dispatcher, in place of aiogram's.
 
 :class:`TransactionalFSMMiddleware` replaces aiogram's FSM middleware. Like aiogram's, it
 takes the chat's event-isolation lock before reading state; with DjangoStorage that lock is
 the storage's unit of work (two round trips, one transaction, the update's claim committed
 with its state). It also records who the update came from, and takes the claim of an update
 that has no chat (an inline query) in a unit of work of its own.
-
-The recovery handlers turn two known aiogram_dialog failures into a short message:
-a stored state that no longer exists in code (:class:`UnknownState`, after a deploy renamed
-it) resets the user's stack; a press on a button whose dialog is gone
-(:class:`UnknownIntent`) gets a callback answer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,44 +17,16 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
-from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.types import ErrorEvent, TelegramObject
-from aiogram_dialog import DialogManager
+from aiogram.types import TelegramObject
 from aiogram_dialog.api.entities import DialogUpdate
-from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 
-from botdialogs.conf import get_settings
+from botdialogs.engine.update_context import handling
 from botdialogs.storage import DjangoStorage
-from botdialogs.storage.claims import AlreadyProcessed, take_pending
+from botdialogs.storage.claims import take_pending
 
 logger = logging.getLogger("botdialogs")
-
-# The task handling an update, set while the chat is locked (read by botdialogs.background).
-_update_task: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
-    "botdialogs_update_task", default=None
-)
-
-
-def handling_update() -> bool:
-    """True when the running task is handling an update and holds its chat's lock.
-
-    Background actions started here must not wait for their own processing: it needs the
-    chat lock this task holds until the update ends (see botdialogs.background).
-    """
-    task = _update_task.get()
-    return task is not None and task is asyncio.current_task()
-
-
-def update_in_progress() -> bool:
-    """True when this call chain began in a handler that is still running.
-
-    Also true in sync code a handler reached through ``sync_to_async`` (a signal fired by a
-    save in a handler): asgiref carries context variables across, but not the task.
-    """
-    task = _update_task.get()
-    return task is not None and not task.done()
 
 
 class TransactionalFSMMiddleware(FSMContextMiddleware):
@@ -97,8 +62,7 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
             async with storage.unit_of_work(None, claim):  # type: ignore[union-attr]
                 return await handler(event, data)
         async with self.events_isolation.lock(key=context.key):
-            marker = _update_task.set(asyncio.current_task())
-            try:
+            with handling():
                 # Joins the unit the lock opened (or opens one under another isolation).
                 scope = storage.unit_of_work(context.key) if storage else nullcontext()
                 async with scope as unit:
@@ -106,8 +70,6 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
                         _note_seen(unit, bot, event, data)
                     data.update({"state": context, "raw_state": await context.get_state()})
                     return await handler(event, data)
-            finally:
-                _update_task.reset(marker)
 
 
 def _note_seen(unit: Any, bot: Bot, event: TelegramObject, data: dict[str, Any]) -> None:
@@ -153,54 +115,8 @@ def _blocks_the_bot(event: TelegramObject) -> bool:
     )
 
 
-async def on_already_processed(event: ErrorEvent) -> None:
-    """A redelivered update or a repeated background action: acknowledged, not handled."""
-    logger.info("Skipped: %s", event.exception)
-
-
-async def on_unknown_state(
-    event: ErrorEvent, bot: Bot, dialog_manager: DialogManager | None = None
-) -> None:
-    """A stored state this code no longer has: reset the stack and tell the user."""
-    logger.warning(
-        "Resetting dialog stack of chat %s (bot %s): %s", _chat_id(event), bot.id, event.exception
-    )
-    if dialog_manager is not None:
-        await dialog_manager.reset_stack(remove_keyboard=False)
-    callback = event.update.callback_query
-    if callback is not None:
-        await callback.answer()
-    chat_id = _chat_id(event)
-    if chat_id is not None:
-        await bot.send_message(chat_id, get_settings().stale_state_message)
-
-
-async def on_unknown_intent(event: ErrorEvent, bot: Bot) -> None:
-    """A press on a button of a dialog that is gone: answer it instead of failing."""
-    logger.info(
-        "Old button pressed in chat %s (bot %s): %s", _chat_id(event), bot.id, event.exception
-    )
-    callback = event.update.callback_query
-    if callback is not None:
-        await callback.answer(get_settings().old_button_answer)
-
-
-def _chat_id(event: ErrorEvent) -> int | None:
-    update = event.update
-    if update.message is not None:
-        return update.message.chat.id
-    if update.callback_query is not None and update.callback_query.message is not None:
-        return update.callback_query.message.chat.id
-    return None
-
-
 def install(dispatcher: Dispatcher, storage: BaseStorage, isolation: BaseEventIsolation) -> None:
-    """Swap in the transactional FSM middleware and register the recovery handlers."""
+    """Swap in the transactional FSM middleware."""
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.fsm = TransactionalFSMMiddleware(storage=storage, events_isolation=isolation)
     dispatcher.update.outer_middleware(dispatcher.fsm)
-    dispatcher.errors.register(on_already_processed, ExceptionTypeFilter(AlreadyProcessed))
-    dispatcher.errors.register(on_unknown_state, ExceptionTypeFilter(UnknownState))
-    dispatcher.errors.register(
-        on_unknown_intent, ExceptionTypeFilter(UnknownIntent, OutdatedIntent)
-    )

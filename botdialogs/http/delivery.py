@@ -1,6 +1,6 @@
 """Webhook handling: accept one Telegram delivery and process it exactly once.
 
-The view (:func:`botdialogs.views.webhook`) only translates HTTP; everything here is plain
+The view (:func:`botdialogs.http.views.webhook`) only translates HTTP; everything here is plain
 async code that tests call directly:
 
 - :func:`accept_delivery` (or :func:`accept_update`, the raw dict only) checks the secret,
@@ -32,8 +32,8 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 from pydantic import ValidationError
 
-from botdialogs.bots import get_bot, get_dispatcher
 from botdialogs.conf import get_settings, missing_required_secret
+from botdialogs.engine.bots import get_bot, get_dispatcher
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
 from botdialogs.models import ProcessedUpdate
 from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
@@ -295,53 +295,10 @@ async def enqueue_update(bot_name: str, raw_update: dict[str, Any]) -> None:
 
     Raises when the broker does not take it (the webhook answers 5xx, Telegram retries).
     """
-    from botdialogs.tasks import process_update as task
+    from botdialogs import jobs
 
-    # delay() talks to the broker (or runs the task eagerly, which crosses back to async via
-    # run_async): both are sync and must leave this event loop's thread.
-    await sync_to_async(task.delay, thread_sensitive=False)(bot_name, raw_update)
-
-
-# -- registering the webhook with Telegram (management commands) --------------------------------
-def allowed_updates(bot_name: str) -> list[str]:
-    """The update types to ask for: ``ALLOWED_UPDATES``, else what the bot's router handles."""
-    configured = get_settings().bot(bot_name).allowed_updates
-    if configured is not None:
-        return list(configured)
-    used = get_dispatcher(bot_name).resolve_used_update_types()
-    # aiogram_dialog registers its own "aiogd_update" event: not a type Telegram knows.
-    return [kind for kind in used if kind in Update.model_fields and kind != "update_id"]
-
-
-async def set_webhook(bot_name: str, url: str, drop_pending_updates: bool = False) -> bool:
-    """Point Telegram at ``url`` for this bot, with its secret and allowed updates."""
-    bot = get_bot(bot_name)
-    return await bot.set_webhook(
-        url,
-        secret_token=get_settings().bot(bot_name).webhook_secret or None,
-        allowed_updates=allowed_updates(bot_name),
-        drop_pending_updates=drop_pending_updates,
+    # Sending talks to the broker (or runs the task eagerly, which crosses back to async via
+    # call_async): both are sync and must leave this event loop's thread.
+    await sync_to_async(jobs.send, thread_sensitive=False)(
+        jobs.PROCESS_UPDATE, bot_name, raw_update
     )
-
-
-async def delete_webhook(bot_name: str, drop_pending_updates: bool = False) -> bool:
-    """Stop Telegram's deliveries to this bot's webhook."""
-    return await get_bot(bot_name).delete_webhook(drop_pending_updates=drop_pending_updates)
-
-
-async def webhook_info(bot_name: str) -> dict[str, Any]:
-    """Telegram's getWebhookInfo for this bot, as a plain dict."""
-    info = await get_bot(bot_name).get_webhook_info()
-    return info.model_dump(exclude_none=True)
-
-
-async def run_polling(bot_name: str) -> None:
-    """Long polling for development: delete the webhook, then poll until interrupted."""
-    from botdialogs.bots import bot_scope
-
-    async with bot_scope():
-        bot = get_bot(bot_name)
-        await bot.delete_webhook()
-        await get_dispatcher(bot_name).start_polling(
-            bot, allowed_updates=allowed_updates(bot_name), close_bot_session=False
-        )

@@ -32,7 +32,7 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
     went, by kind: ``fsm_records``, ``fsm_cleared``, ``stacks``, ``contexts``, and
     ``update_ids`` (webhook deduplication records past ``UPDATE_ID_TTL``).
     """
-    from botdialogs.webhook import delete_expired_updates
+    from botdialogs.http.delivery import delete_expired_updates
 
     now = now or timezone.now()
     data_ttl = _storage_data_ttl()
@@ -69,7 +69,7 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
 
 def _storage_data_ttl() -> timedelta | None:
     """The data TTL of the configured DjangoStorage (rows store their other expiries)."""
-    from botdialogs.bots import get_storage
+    from botdialogs.engine.bots import get_storage
     from botdialogs.storage import DjangoStorage
 
     storage = get_storage()

@@ -3,8 +3,9 @@
 - A :class:`~aiogram.Dispatcher` per bot per process (it holds no loop-bound state).
 - A :class:`~aiogram.Bot` per bot per *event loop*: its aiohttp session belongs to the loop
   it was opened on. Sync code (views, Celery tasks, commands) runs async work on short-lived
-  loops through :func:`botdialogs.sync.run_async`, which opens a :func:`bot_scope`: bots made
-  inside it are closed when it ends, so no call ever uses a session of a dead loop.
+  loops through :func:`botdialogs.engine.sync.call_async`, which opens a :func:`bot_scope`:
+  bots made inside it are closed when it ends, so no call ever uses a session of a dead
+  loop.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.token import extract_bot_id
 from aiogram_dialog import setup_dialogs
-from aiogram_dialog.api.protocols import BgManagerFactory
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from botdialogs.client import BotSession
 from botdialogs.conf import BotSettings, get_settings
+from botdialogs.engine.session import BotSession
 
 _lock = threading.Lock()
 _dispatchers: dict[str, Dispatcher] = {}
-_bg_factories: dict[str, BgManagerFactory] = {}
 _storage: BaseStorage | None = None
 _isolation: BaseEventIsolation | None = None
 _loop_bots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Bot]] = (
@@ -135,8 +136,8 @@ def get_event_isolation() -> BaseEventIsolation:
 def _default_isolation(storage: BaseStorage) -> BaseEventIsolation:
     from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-    from botdialogs.isolation import LocalEventIsolation
     from botdialogs.storage import DjangoStorage
+    from botdialogs.storage.isolation import LocalEventIsolation
 
     if isinstance(storage, DjangoStorage):
         return storage.create_isolation()
@@ -151,33 +152,27 @@ def get_dispatcher(name: str) -> Dispatcher:
         dispatcher = _dispatchers.get(name)
     if dispatcher is not None:
         return dispatcher
-    from botdialogs.middleware import install
+    from botdialogs.engine import middleware, recovery
 
     settings = get_settings().bot(name)
     storage = get_storage()
     isolation = get_event_isolation()
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, name=name)
-    install(dispatcher, storage, isolation)
+    middleware.install(dispatcher, storage, isolation)
+    recovery.install(dispatcher)
     router = load_router(name)
     dispatcher.include_router(router)
-    factory = setup_dialogs(dispatcher, events_isolation=isolation)
+    setup_dialogs(dispatcher, events_isolation=isolation)
     dispatcher["botdialogs_bot_name"] = settings.name
     with _lock:
         # Another thread may have won the race; keep one Dispatcher per process.
         existing = _dispatchers.setdefault(name, dispatcher)
-        _bg_factories.setdefault(name, factory)
     return existing
-
-
-def get_bg_factory(name: str) -> BgManagerFactory:
-    """aiogram_dialog's BgManagerFactory of the bot's Dispatcher."""
-    get_dispatcher(name)
-    return _bg_factories[name]
 
 
 def _new_bot(settings: BotSettings) -> Bot:
     if settings.is_local:
-        from botdialogs.localtg.address import api_base_url
+        from botdialogs.engine.local_api import api_base_url
 
         session = BotSession(api=TelegramAPIServer.from_base(api_base_url(), is_local=True))
     else:
@@ -238,6 +233,13 @@ async def _release_loop_resources() -> None:
         await storage.redis.connection_pool.disconnect()
 
 
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    # Like channels' layer manager: this registry forgets what it built from old settings.
+    if setting in ("BOTDIALOGS", "DATABASES"):
+        reset()
+
+
 def reset() -> None:
     """Forget every cached Dispatcher, storage and Bot (settings changed, or tests)."""
     global _storage, _isolation
@@ -246,7 +248,6 @@ def reset() -> None:
         if discard is not None:
             discard()  # DjangoStorage on PostgreSQL: every loop's idle connections
         _dispatchers.clear()
-        _bg_factories.clear()
         _storage = None
         _isolation = None
         _loop_bots.clear()

@@ -1,13 +1,13 @@
-"""The webhook view: HTTP in, :mod:`botdialogs.webhook` does the work, HTTP out."""
+"""The webhook view: HTTP in, :mod:`botdialogs.http.delivery` does the work, HTTP out."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from botdialogs import webhook as webhooks
-from botdialogs.bots import get_bot
 from botdialogs.conf import get_settings
+from botdialogs.engine.bots import get_bot
+from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import (
     BadUpdate,
     UnknownBot,
@@ -15,7 +15,7 @@ from botdialogs.exceptions import (
     WebhookForbidden,
     is_transient,
 )
-from botdialogs.localtg.address import remember_request_address
+from botdialogs.http import delivery as webhooks
 
 
 def _error(status: int, description: str) -> JsonResponse:

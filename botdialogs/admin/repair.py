@@ -1,7 +1,7 @@
 """Repairs of stored dialog state, safe against a running bot.
 
 Each write runs in a transaction that first takes the chat lock the bot takes
-(:mod:`botdialogs.isolation`; on PostgreSQL a transaction-level advisory lock), so a repair
+(:mod:`botdialogs.storage.isolation`; on PostgreSQL a transaction-level advisory lock), so a repair
 never interleaves with an update of the same chat. The admin's actions call these.
 """
 
@@ -15,8 +15,8 @@ from aiogram.fsm.storage.base import StorageKey
 from django.db import connections, router, transaction
 from django.db.models import Model, Q, QuerySet
 
-from botdialogs.isolation import advisory_key, chat_lock_name
 from botdialogs.models import DialogContext, DialogStack, TelegramChat
+from botdialogs.storage.isolation import advisory_key, chat_lock_name
 from botdialogs.storage.rows import KEY_FIELDS
 
 ChatScope = tuple[int, int, int, str]

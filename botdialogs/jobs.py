@@ -1,0 +1,34 @@
+"""Handing work to Celery by task name: domain code never imports :mod:`botdialogs.tasks`.
+
+``botdialogs.tasks`` is a leaf (thin entry points that import the domain); the domain
+reaches its tasks through :func:`send`, as channels' consumers are reached by channel name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: The tasks botdialogs sends, by name (defined in botdialogs.tasks).
+PROCESS_UPDATE = "botdialogs.process_update"
+PERFORM_BACKGROUND_ACTION = "botdialogs.perform_background_action"
+RUN_BROADCAST = "botdialogs.run_broadcast"
+
+
+def _task(name: str) -> Any:
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        # A site whose Celery app does not autodiscover Django apps' tasks.
+        importlib.import_module("botdialogs.tasks")
+    return current_app.tasks[name]
+
+
+def send(name: str, *args: Any) -> None:
+    """Queue the task ``name`` (run it in this process when Celery is eager)."""
+    _task(name).delay(*args)
+
+
+def runs_in_process() -> bool:
+    """Whether Celery runs tasks eagerly here (no broker: the embedded defaults)."""
+    return bool(_task(PERFORM_BACKGROUND_ACTION).app.conf.task_always_eager)
