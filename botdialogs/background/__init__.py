@@ -1,4 +1,4 @@
-"""Start, switch, update and close users' dialogs from anywhere on the site.
+"""Start, switch, update and close users' dialogs from anywhere on the site (public names).
 
 Sync code (views, signals, admin actions, Celery tasks)::
 
@@ -20,17 +20,19 @@ Async code takes aiogram_dialog's manager itself::
 
 Site users: :func:`link_site_user` ties a Telegram user to a site account,
 :func:`for_site_user` finds their chats and :func:`update_for_user` updates all of them.
+
+Owns: actions (:mod:`.actions`), their delivery (:mod:`.delivery`), performing them once
+(:mod:`.records`), aiogram_dialog's manager for async code (:mod:`.manager`), the sync calls
+(:mod:`.from_sync`), site users (:mod:`.site_users`) and broadcasts (:mod:`.broadcast`).
+May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.jobs`
+and the core modules; never ``botdialogs.http``, ``.admin`` or the optional apps.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiogram.fsm.state import State
-from aiogram_dialog import ShowMode, StartMode
-
 from botdialogs.background.actions import build_action, perform, resolve_state, validate_action
 from botdialogs.background.delivery import deliver, send
+from botdialogs.background.from_sync import done, start, switch_to, update
 from botdialogs.background.manager import BackgroundManager, BackgroundManagerFactory, bg_manager
 from botdialogs.background.site_users import (
     for_site_user,
@@ -60,123 +62,3 @@ __all__ = [
     "user_for_link_token",
     "validate_action",
 ]
-
-
-def start(
-    bot: str,
-    user_id: int,
-    chat_id: int,
-    state: State | str,
-    data: Any = None,
-    *,
-    mode: StartMode | str = StartMode.NORMAL,
-    show_mode: ShowMode | str | None = None,
-    stack_id: str | None = None,
-    thread_id: int | None = None,
-    business_connection_id: str | None = None,
-    load: bool = False,
-) -> str:
-    """Start the dialog of ``state`` (a State or ``"Group:state"``) for one chat."""
-    return send(
-        build_action(
-            "start",
-            bot,
-            user_id,
-            chat_id,
-            state=state,
-            data=data,
-            mode=mode,
-            show_mode=show_mode,
-            stack_id=stack_id,
-            thread_id=thread_id,
-            business_connection_id=business_connection_id,
-            load=load,
-        )
-    )
-
-
-def switch_to(
-    bot: str,
-    user_id: int,
-    chat_id: int,
-    state: State | str,
-    *,
-    show_mode: ShowMode | str | None = None,
-    stack_id: str | None = None,
-    thread_id: int | None = None,
-    business_connection_id: str | None = None,
-    load: bool = False,
-) -> str:
-    """Switch the chat's current dialog to ``state`` (of the same dialog)."""
-    return send(
-        build_action(
-            "switch_to",
-            bot,
-            user_id,
-            chat_id,
-            state=state,
-            show_mode=show_mode,
-            stack_id=stack_id,
-            thread_id=thread_id,
-            business_connection_id=business_connection_id,
-            load=load,
-        )
-    )
-
-
-def update(
-    bot: str,
-    user_id: int,
-    chat_id: int,
-    data: dict[str, Any] | None = None,
-    *,
-    show_mode: ShowMode | str | None = None,
-    stack_id: str | None = None,
-    thread_id: int | None = None,
-    business_connection_id: str | None = None,
-    load: bool = False,
-) -> str:
-    """Merge ``data`` into the current dialog's ``dialog_data`` and show it again."""
-    return send(
-        build_action(
-            "update",
-            bot,
-            user_id,
-            chat_id,
-            data=data,
-            show_mode=show_mode,
-            stack_id=stack_id,
-            thread_id=thread_id,
-            business_connection_id=business_connection_id,
-            load=load,
-        )
-    )
-
-
-def done(
-    bot: str,
-    user_id: int,
-    chat_id: int,
-    result: Any = None,
-    *,
-    show_mode: ShowMode | str | None = None,
-    stack_id: str | None = None,
-    thread_id: int | None = None,
-    business_connection_id: str | None = None,
-    load: bool = False,
-) -> str:
-    """Close the chat's current dialog with ``result`` (JSON) for the one below it."""
-    return send(
-        build_action(
-            "done",
-            bot,
-            user_id,
-            chat_id,
-            result=result,
-            show_mode=show_mode,
-            stack_id=stack_id,
-            thread_id=thread_id,
-            business_connection_id=business_connection_id,
-            load=load,
-        )
-    )

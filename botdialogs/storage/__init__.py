@@ -1,9 +1,14 @@
 """DjangoStorage: aiogram's FSM storage on Django models, one transaction per update.
 
-The public names; the implementation lives in the modules named after what they do:
-:mod:`.storage` (the ``BaseStorage``), :mod:`.unit_of_work` (one update of one chat),
-:mod:`.claims` (ids that commit with the state), :mod:`.rows` (keys and data to columns),
-:mod:`.database` (the engines' role), :mod:`.postgres` and :mod:`.orm` (the engines).
+Owns the dialog state: :mod:`.storage` (the ``BaseStorage``), :mod:`.unit_of_work` (one
+update of one chat), :mod:`.claims` (ids that commit with the state), :mod:`.rows` (keys and
+data to columns), :mod:`.database` (the engines' role), :mod:`.postgres` and :mod:`.orm`
+(the engines), :mod:`.connections` (PostgreSQL connections of our own),
+:mod:`.isolation` (chat locks), :mod:`.jsonvalues` (what JSON columns can hold),
+:mod:`.cleanup` (expired rows).
+
+May import: :mod:`botdialogs.models`, :mod:`botdialogs.conf`, :mod:`botdialogs.exceptions`.
+Nothing above it (engine, http, background, admin) and no optional app.
 """
 
 from botdialogs.storage.claims import (

@@ -25,13 +25,9 @@ from botdialogs.storage.rows import (
     ChatScope,
     Row,
     RowId,
-    context_alive,
-    context_row,
-    fsm_row,
     key_values,
-    row_id_of,
-    stack_alive,
-    stack_row,
+    scope_rows,
+    single_row,
 )
 
 MODELS: dict[str, type[Model]] = {
@@ -95,43 +91,29 @@ class OrmDatabase:
         """Every row stored for one chat: four queries on Django's connection."""
         bot_id, chat_id, thread_id, bcid = scope
         where = Q(bot_id=bot_id, chat_id=chat_id, thread_id=thread_id, business_connection_id=bcid)
-        now = timezone.now()
-        rows: dict[RowId, Row] = {}
-        for values in FsmRecord.objects.filter(where).values():
-            rows[row_id_of("fsm", values)] = fsm_row(values, now)
-        live: set[int] = set()
-        for values in DialogStack.objects.filter(where).values():
-            if stack_alive(values, now):
-                live.add(values["id"])
-                rows[row_id_of("stack", values)] = stack_row(values)
-        for values in DialogContext.objects.filter(where).values():
-            if context_alive(values, live, now, self.data_ttl):
-                rows[row_id_of("context", values)] = context_row(values)
-        chats = {
-            (c["bot_id"], c["chat_id"], c["user_id"]): c
-            for c in TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id).values(
-                "bot_id", "chat_id", "user_id", "is_blocked", "last_seen", *CHAT_FIELDS
-            )
-        }
-        return rows, chats
+        chats = TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id).values(
+            "bot_id", "chat_id", "user_id", "is_blocked", "last_seen", *CHAT_FIELDS
+        )
+        return scope_rows(
+            FsmRecord.objects.filter(where).values(),
+            DialogStack.objects.filter(where).values(),
+            DialogContext.objects.filter(where).values(),
+            chats,
+            timezone.now(),
+            self.data_ttl,
+        )
 
     def load_row_sync(self, row_id: RowId) -> Row:
         """One key, outside a unit of work."""
         kind = row_id[0]
-        now = timezone.now()
         values = MODELS[kind].objects.filter(**key_values(row_id)).values().first()
-        if values is None:
-            return Row()
-        if kind == "fsm":
-            return fsm_row(values, now)
-        if kind == "stack":
-            return stack_row(values) if stack_alive(values, now) else Row()
-        live = set()
-        if values["stack_id"] is not None:
+        stack_expires_at = None
+        if kind == "context" and values is not None and values["stack_id"] is not None:
             stack = DialogStack.objects.filter(pk=values["stack_id"]).values("expires_at").first()
-            if stack is not None and stack_alive(stack, now):
-                live.add(values["stack_id"])
-        return context_row(values) if context_alive(values, live, now, self.data_ttl) else Row()
+            if stack is None:
+                return Row()  # a context lives as long as its stack
+            stack_expires_at = stack["expires_at"]
+        return single_row(kind, values, timezone.now(), self.data_ttl, stack_expires_at)
 
     # -- writes -----------------------------------------------------------------------------
     def write_sync(self, plan: WritePlan) -> None:

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
 from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.connections import LoopPool, scope_lock_key
-from botdialogs.storage.database import LoadedScope, Transaction, WritePlan
+from botdialogs.storage.database import Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
     KEY_FIELDS,
@@ -34,14 +34,10 @@ from botdialogs.storage.rows import (
     ChatScope,
     Row,
     RowId,
-    context_alive,
-    context_row,
     context_stack_ref,
-    fsm_row,
     key_values,
-    row_id_of,
-    stack_alive,
-    stack_row,
+    scope_rows,
+    single_row,
 )
 
 TABLES = {
@@ -199,7 +195,9 @@ class PostgresDatabase:
                 await self.rollback(transaction)
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
         if scope is not None:
-            transaction.rows, transaction.chats = self._loaded(*results)
+            transaction.rows, transaction.chats = scope_rows(
+                *results, now=timezone.now(), data_ttl=self.data_ttl
+            )
         return transaction
 
     async def commit(self, transaction: Transaction, plan: WritePlan | None) -> None:
@@ -224,28 +222,6 @@ class PostgresDatabase:
             return
         await self.pool.put(connection)
 
-    def _loaded(
-        self,
-        fsm: list[dict[str, Any]],
-        stacks: list[dict[str, Any]],
-        contexts: list[dict[str, Any]],
-        chats: list[dict[str, Any]],
-    ) -> LoadedScope:
-        now = timezone.now()
-        rows: dict[RowId, Row] = {}
-        for values in fsm:
-            rows[row_id_of("fsm", values)] = fsm_row(values, now)
-        live: set[int] = set()
-        for values in stacks:
-            if stack_alive(values, now):
-                live.add(values["id"])
-                rows[row_id_of("stack", values)] = stack_row(values)
-        for values in contexts:
-            if context_alive(values, live, now, self.data_ttl):
-                rows[row_id_of("context", values)] = context_row(values)
-        known = {(c["bot_id"], c["chat_id"], c["user_id"]): c for c in chats}
-        return rows, known
-
     # -- outside a unit of work --------------------------------------------------------------
     async def load_row(self, row_id: RowId) -> Row:
         """One key, in one round trip."""
@@ -265,19 +241,8 @@ class PostgresDatabase:
             values = await cursor.fetchone()
         finally:
             await self.pool.put(connection)
-        if values is None:
-            return Row()
-        now = timezone.now()
-        if kind == "fsm":
-            return fsm_row(values, now)
-        if kind == "stack":
-            return stack_row(values) if stack_alive(values, now) else Row()
-        live = set()
-        if values["stack_id"] is not None and stack_alive(
-            {"expires_at": values["stack_expires_at"]}, now
-        ):
-            live.add(values["stack_id"])
-        return context_row(values) if context_alive(values, live, now, self.data_ttl) else Row()
+        stack_expires_at = values.get("stack_expires_at") if values is not None else None
+        return single_row(row_id[0], values, timezone.now(), self.data_ttl, stack_expires_at)
 
     async def write(self, plan: WritePlan) -> None:
         """The plan in one implicit transaction (one query string is atomic)."""

@@ -8,7 +8,7 @@ so they store exactly the same rows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -265,3 +265,54 @@ def chat_changed(
     if known["last_seen"] < refresh_before:
         return True
     return any(known[name] != seen[name] for name in CHAT_FIELDS)
+
+
+# -- reading a chat -------------------------------------------------------------------------
+def scope_rows(
+    fsm: Iterable[Mapping[str, Any]],
+    stacks: Iterable[Mapping[str, Any]],
+    contexts: Iterable[Mapping[str, Any]],
+    chats: Iterable[Mapping[str, Any]],
+    now: datetime,
+    data_ttl: timedelta | None,
+) -> tuple[dict[RowId, Row], dict[ChatIdent, dict[str, Any]]]:
+    """One chat's table rows as the storage sees them: live rows by id, chat rows by ident.
+
+    Both engines read the same columns and interpret them here, once.
+    """
+    rows: dict[RowId, Row] = {}
+    for values in fsm:
+        rows[row_id_of("fsm", values)] = fsm_row(values, now)
+    live: set[int] = set()
+    for values in stacks:
+        if stack_alive(values, now):
+            live.add(values["id"])
+            rows[row_id_of("stack", values)] = stack_row(values)
+    for values in contexts:
+        if context_alive(values, live, now, data_ttl):
+            rows[row_id_of("context", values)] = context_row(values)
+    known = {(c["bot_id"], c["chat_id"], c["user_id"]): dict(c) for c in chats}
+    return rows, known
+
+
+def single_row(
+    kind: str,
+    values: Mapping[str, Any] | None,
+    now: datetime,
+    data_ttl: timedelta | None,
+    stack_expires_at: datetime | None = None,
+) -> Row:
+    """One table row as the storage sees it (empty when absent or expired).
+
+    A context lives as long as its stack: pass the stack's ``expires_at``.
+    """
+    if values is None:
+        return Row()
+    if kind == "fsm":
+        return fsm_row(values, now)
+    if kind == "stack":
+        return stack_row(values) if stack_alive(values, now) else Row()
+    live = set()
+    if values["stack_id"] is not None and stack_alive({"expires_at": stack_expires_at}, now):
+        live.add(values["stack_id"])
+    return context_row(values) if context_alive(values, live, now, data_ttl) else Row()
