@@ -35,7 +35,11 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "redis": ("botdialogs Dispatcher, aiogram RedisStorage + RedisEventIsolation", None),
     "django-pg": ("botdialogs Dispatcher, DjangoStorage on PostgreSQL", "postgresql"),
     "django-sqlite": ("botdialogs Dispatcher, DjangoStorage on SQLite", "sqlite"),
-    "dropin-pg": ("plain aiogram Dispatcher + DjangoStorage() on PostgreSQL", "postgresql"),
+    "dropin-pg": (
+        "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
+        "create_isolation() if it has one, else aiogram's default (none)",
+        "postgresql",
+    ),
 }
 
 

@@ -1,9 +1,10 @@
 """The benchmark runner: ``python -m bench`` (or ``bench/run``).
 
 Prepares the databases, runs the suites interleaved (every row of every suite once per round,
-A B C, A B C, …), prints median and spread (min-max) and ratios against the peers measured in
-the same run, and writes bench/RESULTS.md with the machine, the versions, the load and the
-commands. Ratios, not absolute times, are the targets: this machine is shared and noisy.
+A B C, A B C, …; within a suite each round starts one row further), prints median and spread
+(min-max) and ratios against the peers measured in the same run, and writes bench/RESULTS.md
+with the machine, the versions, the load and the commands. Ratios, not absolute times, are the
+targets: this machine is shared and noisy.
 
 Services: PostgreSQL and Redis. ``--postgres`` is the benchmark database (created and
 migrated if missing; its botdialogs tables are emptied at the start; the growth databases are
@@ -20,6 +21,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,7 @@ class Run:
         self.redis_url = redis_url
         self.load = load
         self.sqlite_url = ""
+        self.sqlite_folder = ""
         self.commands: dict[str, list[str]] = {}
         # Time based, so that no run meets the chats of an earlier one.
         self._next_chat = int(time.time()) * 1000
@@ -146,14 +149,19 @@ class Run:
             ]
             if tables:
                 db.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
-        folder = tempfile.mkdtemp(prefix="botdialogs-bench-")
-        self.sqlite_url = f"sqlite:///{folder}/bench.sqlite3"
+        self.sqlite_folder = tempfile.mkdtemp(prefix="botdialogs-bench-")
+        self.sqlite_url = f"sqlite:///{self.sqlite_folder}/bench.sqlite3"
         migrate(self.sqlite_url, self.env(self.sqlite_url))
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         client.flushdb()
         client.close()
+
+    def close(self) -> None:
+        """Remove the SQLite file (the PostgreSQL databases stay, for the next run)."""
+        if self.sqlite_folder:
+            shutil.rmtree(self.sqlite_folder, ignore_errors=True)
 
     def server_versions(self) -> tuple[str, str]:
         """PostgreSQL's and Redis's versions."""
@@ -215,21 +223,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     run = Run(args.postgres, args.redis, QUICK if args.quick else FULL)
     facts = machine()
     print(f"preparing: {args.postgres}, {args.redis}, a SQLite file", flush=True)
-    run.prepare()
-    suites: list[Suite] = [SUITES[name](run) for name in args.suites]
-    for suite in suites:
-        suite.prepare()
-    results = {suite.name: {row: [] for row in suite.rows} for suite in suites}
-    for number in range(1, args.rounds + 1):
+    try:
+        run.prepare()
+        suites: list[Suite] = [SUITES[name](run) for name in args.suites]
         for suite in suites:
-            for row in suite.rows:
-                result = suite.measure(row)
-                results[suite.name][row].append(result)
-                progress = f"round {number}/{args.rounds} {suite.name} {row}"
-                print(f"{progress}: {brief(result)}", flush=True)
-    elapsed = time.monotonic() - started
-    facts["load average (1 min) at the end"] = f"{os.getloadavg()[0]:.2f}"
-    text = render(args, run, suites, results, facts, begun, elapsed)
+            suite.prepare()
+        results = {suite.name: {row: [] for row in suite.rows} for suite in suites}
+        for number in range(1, args.rounds + 1):
+            for suite in suites:
+                # Rows start one further each round: none is always first after another suite.
+                shift = (number - 1) % len(suite.rows)
+                for row in suite.rows[shift:] + suite.rows[:shift]:
+                    result = suite.measure(row)
+                    results[suite.name][row].append(result)
+                    progress = f"round {number}/{args.rounds} {suite.name} {row}"
+                    print(f"{progress}: {brief(result)}", flush=True)
+        elapsed = time.monotonic() - started
+        facts["load average (1 min) at the end"] = f"{os.getloadavg()[0]:.2f}"
+        text = render(args, run, suites, results, facts, begun, elapsed)
+    finally:
+        run.close()
     print()
     print(text)
     args.output.write_text(text)
@@ -262,9 +275,10 @@ def render(
         "",
         f"Written by `{shlex.join(invoked)}` on {begun:%Y-%m-%d %H:%M} UTC; the run took "
         f"{elapsed / 60:.1f} min. {args.rounds} rounds, suites interleaved (every row of every "
-        "suite once per round). Values: median (min-max) over the rounds. Ratios are taken "
-        "round by round against the peer measured in the same round: they, not the absolute "
-        "numbers, are the targets (the machine is shared with other work).",
+        "suite once per round, each round starting one row further). Values: median (min-max) "
+        "over the rounds. Ratios are taken round by round against the peer measured in the same "
+        "round: they, not the absolute numbers, are the targets (the machine is shared with "
+        "other work).",
         "",
         "## Machine",
         "",
@@ -290,7 +304,9 @@ def render(
         "## Commands",
         "",
         f"The run: `{shlex.join(invoked)}` (or `bench/run` with the same arguments). What it "
-        "ran (chat ids shown as `<id>`):",
+        "ran (chat ids shown as `<id>`; every child also had "
+        f"`DJANGO_SETTINGS_MODULE=bench.settings`, `REDIS_URL={run.redis_url}` and a "
+        "`TELEGRAM_WEBHOOK_SECRET`):",
         "",
         "```",
         *[command for commands in run.commands.values() for command in commands],

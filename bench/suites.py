@@ -306,6 +306,7 @@ class GrowthSuite(Suite):
                     f"{fill['stacks']:,}",
                     spread(cost, 2),
                     spread(ratios(cost, base), 2),
+                    spread(column(results[label], "cpu_ms_per_update"), 2),
                     f"{fill['filled']:,} in {fill['seconds']:.0f} s" if fill["filled"] else "none",
                 ]
             )
@@ -317,7 +318,17 @@ class GrowthSuite(Suite):
             "context and chat row, cloned from a real counter chat). ms/update = 1000 / "
             "(updates/s). Ratio: to the smallest size, round by round.",
             "",
-            *table(["stacks", "stored", "ms/update", f"vs {smallest}", "fill this run"], rows),
+            *table(
+                [
+                    "stacks",
+                    "stored",
+                    "ms/update",
+                    f"vs {smallest}",
+                    "CPU ms/update (bench process)",
+                    "fill this run",
+                ],
+                rows,
+            ),
             "",
             f"Admin dialog stack changelist at {self.largest} stacks (bench/admin_list.py, "
             f"median of {load.admin_repeat} renders, as a superuser): "
