@@ -79,7 +79,7 @@ async def psycopg_path(conninfo: str) -> float:
 
 def main() -> None:
     sys.argv = sys.argv[:1]
-    from storage_updates import setup_django
+    from bench.storage_updates import setup_django
 
     if setup_django() != "postgresql":
         sys.exit("set DATABASE_URL to a PostgreSQL database")

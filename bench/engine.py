@@ -1,0 +1,206 @@
+"""Engine table: dialog updates per second of the counter dialog, per storage.
+
+The counter dialog (tests/counter_bot.py) takes button presses from many chats at once through
+a real Dispatcher (aiogram_dialog middlewares, FSM middleware, event isolation); the Bot API
+is answered from memory (tests/fakes.RecordingSession), so the storage is what differs.
+
+Rows (``ROWS``):
+
+- ``memory``, ``redis``, ``django-pg``, ``django-sqlite``: botdialogs' Dispatcher
+  (``botdialogs.bots.get_dispatcher``) on MemoryStorage, aiogram's RedisStorage (with Redis
+  locks), DjangoStorage on PostgreSQL and on SQLite;
+- ``dropin-pg``: ``DjangoStorage()`` dropped into a plain aiogram ``Dispatcher`` with
+  ``setup_dialogs``, as a user of plain aiogram would (aiogram's own FSM middleware; the
+  storage's ``create_isolation()`` when it has one, else aiogram's default isolation).
+
+One measurement per process (the runner starts ``python -m bench.engine --row NAME``): each
+row gets a fresh interpreter, its own database settings and no leftovers of another row.
+It prints one JSON line: updates, seconds, updates_per_s, cpu_ms_per_update (this process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+#: row name -> (what it is, the database it needs: "postgresql", "sqlite" or None).
+ROWS: dict[str, tuple[str, str | None]] = {
+    "memory": ("botdialogs Dispatcher, aiogram MemoryStorage", None),
+    "redis": ("botdialogs Dispatcher, aiogram RedisStorage + RedisEventIsolation", None),
+    "django-pg": ("botdialogs Dispatcher, DjangoStorage on PostgreSQL", "postgresql"),
+    "django-sqlite": ("botdialogs Dispatcher, DjangoStorage on SQLite", "sqlite"),
+    "dropin-pg": (
+        "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
+        "create_isolation() if it has one, else aiogram's default (none)",
+        "postgresql",
+    ),
+}
+
+
+def redis_url() -> str:
+    """The Redis the benchmarks use (``REDIS_URL``)."""
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
+
+
+def setup_django() -> str:
+    """Set Django up on ``DATABASE_URL`` (already migrated by the runner); returns the vendor."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    return connection.vendor
+
+
+def storage_setting(row: str) -> dict[str, Any]:
+    """``BOTDIALOGS['STORAGE']`` of a row on botdialogs' Dispatcher."""
+    if row == "memory":
+        return {"BACKEND": "aiogram.fsm.storage.memory.MemoryStorage", "CONFIG": {}}
+    if row == "redis":
+        return {"BACKEND": "aiogram.fsm.storage.redis.RedisStorage", "CONFIG": {"url": redis_url()}}
+    return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}}
+
+
+def use_counter_bot(storage: dict[str, Any]) -> None:
+    """Make bot "default" the counter bot on ``storage`` and forget cached Dispatchers."""
+    from django.conf import settings
+
+    from botdialogs import bots, conf
+
+    settings.BOTDIALOGS = {
+        "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}},
+        "STORAGE": storage,
+    }
+    conf.get_settings.cache_clear()
+    bots.reset()
+
+
+def dropin_dispatcher() -> Any:
+    """A plain aiogram Dispatcher with ``DjangoStorage()`` and aiogram_dialog, no botdialogs
+    middleware: the "drop-in" row."""
+    from aiogram import Dispatcher
+    from aiogram_dialog import setup_dialogs
+
+    from botdialogs.storage import DjangoStorage
+    from tests.counter_bot import build_router
+
+    storage = DjangoStorage()
+    create_isolation = getattr(storage, "create_isolation", None)
+    isolation = create_isolation() if create_isolation is not None else None
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    dispatcher.include_router(build_router())
+    setup_dialogs(dispatcher, events_isolation=isolation)
+    return dispatcher
+
+
+async def close_dispatcher(dispatcher: Any) -> None:
+    """Close what the Dispatcher's storage and isolation opened on this loop."""
+    await dispatcher.fsm.events_isolation.close()
+    await dispatcher.storage.close()
+
+
+async def start_chats(dispatcher: Any, bot: Any, chat_ids: Iterable[int]) -> dict[int, str]:
+    """Send /start in each chat (one after the other); returns the "+1" callback data."""
+    from tests.fakes import message_update
+
+    session = bot.session
+    callbacks = {}
+    for chat_id in chat_ids:
+        await dispatcher.feed_raw_update(bot, message_update(chat_id, "/start"))
+        markup = session.calls[-1].reply_markup
+        callbacks[chat_id] = markup.inline_keyboard[0][0].callback_data
+    return callbacks
+
+
+async def press(dispatcher: Any, bot: Any, chat_id: int, callback_data: str) -> None:
+    """One press of the "+1" button in a chat."""
+    from tests.fakes import callback_update
+
+    await dispatcher.feed_raw_update(bot, callback_update(chat_id, callback_data))
+
+
+def check_counts(session: Any, chat_ids: Iterable[int], presses: int) -> None:
+    """Every chat's last text is "Count: <presses>": no press lost or counted twice."""
+    from aiogram.methods import EditMessageText, SendMessage
+
+    last: dict[int, str] = {}
+    for call in session.calls:
+        if isinstance(call, SendMessage | EditMessageText):
+            last[int(call.chat_id)] = call.text
+    wrong = {c: last.get(c) for c in chat_ids if last.get(c) != f"Count: {presses}"}
+    if wrong:
+        raise AssertionError(f"chats with a wrong count after {presses} presses: {wrong}")
+
+
+async def run_counter(
+    dispatcher: Any, chats: int, presses: int, first_chat: int
+) -> dict[str, float]:
+    """Start ``chats`` chats, then time ``presses`` presses in each, all chats at once."""
+    from aiogram import Bot
+
+    from botdialogs import bots
+    from tests.fakes import RecordingSession
+
+    bot = Bot(bots.bot_token("default"), session=RecordingSession())
+    chat_ids = range(first_chat, first_chat + chats)
+    callbacks = await start_chats(dispatcher, bot, chat_ids)
+
+    async def press_all(chat_id: int) -> None:
+        for _ in range(presses):
+            await press(dispatcher, bot, chat_id, callbacks[chat_id])
+
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(press_all(chat_id) for chat_id in chat_ids))
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    check_counts(bot.session, chat_ids, presses)
+    updates = chats * presses
+    return {
+        "updates": updates,
+        "seconds": elapsed,
+        "updates_per_s": updates / elapsed,
+        "cpu_ms_per_update": cpu * 1000 / updates,
+    }
+
+
+async def measure(row: str, chats: int, presses: int, first_chat: int) -> dict[str, float]:
+    """One measurement of ``row`` in this process (Django is set up)."""
+    from botdialogs import bots
+
+    if row == "dropin-pg":
+        use_counter_bot(storage_setting(row))
+        dispatcher = dropin_dispatcher()
+    else:
+        use_counter_bot(storage_setting(row))
+        dispatcher = bots.get_dispatcher("default")
+    try:
+        return await run_counter(dispatcher, chats, presses, first_chat)
+    finally:
+        await close_dispatcher(dispatcher)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--row", choices=ROWS, required=True)
+    parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--first-chat", type=int, default=int(time.time()) * 1000)
+    args = parser.parse_args()
+    vendor = setup_django()
+    wanted = ROWS[args.row][1]
+    if wanted is not None and vendor != wanted:
+        sys.exit(f"row {args.row} needs DATABASE_URL on {wanted}, not {vendor}")
+    result = asyncio.run(measure(args.row, args.chats, args.presses, args.first_chat))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
