@@ -312,28 +312,18 @@ class LoadRun:
         return run_in_threads(jobs, threads)
 
     def run(
-        self,
-        threads: int = 16,
-        timeout: float = 300.0,
-        quiet: Callable[[], bool] | None = None,
+        self, quiet: Callable[[], bool], threads: int = 16, timeout: float = 300.0
     ) -> LoadResult:
-        """Send, wait until every step is stored (or ``timeout``), and check them.
-
-        ``quiet`` says when nothing more can arrive (the broker holds no task): the steps
-        are read once more then, so a late duplicate is seen.
-        """
+        """Send, wait until the workers are done (``quiet()`` holds: the broker has no task
+        left, waiting or running), and check what was stored."""
         started = time.monotonic()
         failures = self.send(threads)
         sent = time.monotonic()
-        complete = wait_for_steps(self.chat_ids, self.updates, timeout=timeout)
+        settled = wait_quiet(quiet, timeout)
         finished = time.monotonic()
-        if quiet is not None:
-            deadline = time.monotonic() + timeout
-            while not quiet() and time.monotonic() < deadline:
-                time.sleep(0.1)  # polling the broker for its queue to drain
         problems = [f"delivery failed: {failure}" for failure in failures]
-        if not complete:
-            problems.append(f"not every step was stored within {timeout}s")
+        if not settled:
+            problems.append(f"the workers were still busy after {timeout}s")
         problems += step_problems(steps_of(self.chat_ids), self.chat_ids, self.updates)
         return LoadResult(
             users=self.users,
@@ -346,24 +336,25 @@ class LoadRun:
         )
 
 
+def wait_quiet(quiet: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll until ``quiet()`` holds twice in a row (a task between the queue and a worker
+    may be seen in neither place once); False at the deadline."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 2:
+        in_a_row = in_a_row + 1 if quiet() else 0
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)  # polling the broker: workers give no other signal
+    return True
+
+
 def steps_of(chat_ids: Sequence[int]) -> dict[int, list[int]]:
     """The steps the ``steps`` bot stored per chat (chats without any are left out)."""
     from botdialogs.models import FsmRecord
 
     rows = FsmRecord.objects.filter(chat_id__in=chat_ids, destiny="default")
     return {row.chat_id: list(row.data.get("steps", [])) for row in rows}
-
-
-def wait_for_steps(chat_ids: Sequence[int], count: int, timeout: float) -> bool:
-    """Poll until every chat has at least ``count`` steps stored; False at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stored = steps_of(chat_ids)
-        if all(len(stored.get(chat_id, [])) >= count for chat_id in chat_ids):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)  # polling the database: the workers give no other signal
 
 
 def step_problems(
