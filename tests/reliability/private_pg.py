@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,6 +63,22 @@ def hand_over(path: Path) -> None:
         os.chown(folder, entry.pw_uid, entry.pw_gid)
         for name in files:
             os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid)
+
+
+def migrate(url: str, settings: str = "project.settings") -> None:
+    """``manage.py migrate`` the project's tables into the database at ``url``."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": settings}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{result.stdout}{result.stderr}")
 
 
 class PrivatePostgres:
@@ -151,18 +169,7 @@ class PrivatePostgres:
 
     def migrate(self, database: str, settings: str = "project.settings") -> None:
         """``manage.py migrate`` the project's tables into ``database``."""
-        env = {**os.environ, "DATABASE_URL": self.url(database), "DJANGO_SETTINGS_MODULE": settings}
-        result = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout}{result.stderr}")
+        migrate(self.url(database), settings)
 
     def cleanup(self) -> None:
         """Stop the server (if it runs) and delete its folder."""
@@ -182,3 +189,27 @@ class PrivatePostgres:
         traceback: TracebackType | None,
     ) -> None:
         self.cleanup()
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str | None = None) -> Iterator[str]:
+    """A new, migrated database for one run; yields its URL and drops it afterwards.
+
+    On a private server of its own (None), or on the PostgreSQL server at ``server_url``
+    (``postgres://user@host:port``) under a fresh name: existing databases are never touched.
+    """
+    if server_url is None:
+        with PrivatePostgres() as server:
+            url = server.create_database("run")
+            migrate(url)
+            yield url
+        return
+    name = f"botdialogs_run_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrate(f"{server_url}/{name}")
+        yield f"{server_url}/{name}"
+    finally:
+        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
