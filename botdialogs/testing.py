@@ -97,7 +97,7 @@ def wait_until(
         time.sleep(interval)
 
 
-class _Process:
+class ManagedProcess:
     """A subprocess with its output in a temporary file (shown when it fails).
 
     It runs in a process group of its own, so stopping it also stops what it started (Celery's
@@ -173,7 +173,7 @@ class _Process:
             self._signal_group(signal.SIGKILL)
         self.log.close()
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> ManagedProcess:
         self.start()
         return self
 
@@ -186,7 +186,7 @@ class _Process:
         self.stop()
 
 
-class AsgiServer(_Process):
+class AsgiServer(ManagedProcess):
     """uvicorn serving ``app`` on a free port; ``LOCAL_TELEGRAM_URL`` points at itself."""
 
     def __init__(self, app: str, env: Mapping[str, str], port: int | None = None) -> None:
@@ -216,7 +216,7 @@ class AsgiServer(_Process):
         return True
 
 
-class CeleryWorker(_Process):
+class CeleryWorker(ManagedProcess):
     """``celery -A app worker`` on ``env``'s broker: one process (solo pool) by default.
 
     ``pool="prefork"`` with ``concurrency`` runs tasks in child processes, as in production
