@@ -54,9 +54,9 @@ def main() -> int:
 
 def run(args: argparse.Namespace, url: str) -> int:
     from botdialogs.testing import AsgiServer, CeleryWorker
-    from tests.reliability.conftest import broker_idle, purge_queue, queued_env
     from tests.reliability.driver import Telegram
     from tests.reliability.scenarios import LoadRun
+    from tests.reliability.services import broker_idle, purge_queue, queued_env
     from tests.servers import APP, WEBHOOK_SECRET, redis_url
 
     broker, queue = redis_url(), f"load-run-{uuid.uuid4().hex[:10]}"

@@ -53,9 +53,9 @@ def main() -> int:
 def run(args: argparse.Namespace, url: str) -> int:
     from botdialogs.testing import AsgiServer
     from project.shop.models import Order
-    from tests.reliability.conftest import process_env
     from tests.reliability.driver import Telegram
     from tests.reliability.scenarios import FoodOrderWalks, ServerKiller
+    from tests.reliability.services import process_env
     from tests.servers import APP, WEBHOOK_SECRET
 
     env = process_env(dict(os.environ), DATABASE_URL=url, BOT_MODE="inline")

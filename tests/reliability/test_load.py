@@ -13,9 +13,9 @@ from contextlib import ExitStack
 import pytest
 
 from botdialogs.testing import AsgiServer, CeleryWorker
-from tests.reliability.conftest import broker_idle, queued_env
 from tests.reliability.driver import Telegram
 from tests.reliability.scenarios import DUPLICATES, LoadRun
+from tests.reliability.services import broker_idle, queued_env
 from tests.servers import APP, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from botdialogs.testing import AsgiServer, LocalTelegram
-from tests.reliability.conftest import process_env
 from tests.reliability.pgbouncer import PgBouncer
 from tests.reliability.private_pg import ROOT, PrivatePostgres
+from tests.reliability.services import process_env
 from tests.servers import APP
 
 PRESSES = 200

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from botdialogs.testing import AsgiServer
-from tests.reliability.conftest import private_env
 from tests.reliability.driver import Telegram, text_update
 from tests.reliability.private_pg import PrivatePostgres
 from tests.reliability.scenarios import step_problems
+from tests.reliability.services import private_env
 from tests.servers import APP, WEBHOOK_SECRET
 
 USERS = 6

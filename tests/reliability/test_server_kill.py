@@ -16,9 +16,9 @@ import pytest
 
 from botdialogs.testing import AsgiServer
 from project.shop.models import Order
-from tests.reliability.conftest import process_env
 from tests.reliability.driver import Telegram
 from tests.reliability.scenarios import FoodOrderWalks, ServerKiller
+from tests.reliability.services import process_env
 from tests.servers import APP, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)

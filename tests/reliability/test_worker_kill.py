@@ -19,9 +19,9 @@ import pytest
 
 from botdialogs.testing import AsgiServer, CeleryWorker, wait_until
 from tests.reliability.bots import entered_markers, marker_pid, open_gate
-from tests.reliability.conftest import broker_idle, queued_env
 from tests.reliability.driver import post_update, text_update
 from tests.reliability.scenarios import steps_of
+from tests.reliability.services import alive, broker_idle, queued_env
 from tests.servers import APP, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,15 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 VISIBILITY = 5
 #: A worker starts in a few seconds on a busy machine; redelivery needs the timeout on top.
 REDELIVERY_BOUND = VISIBILITY + 60
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting for its parent counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def handled_once(chat_id: int, broker: str, queue: str, killed_at: float, timeout: float) -> float:
