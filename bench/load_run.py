@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
+    """Parse the command line and run on a throwaway database; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=20, help="steps per user")
@@ -53,6 +54,7 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, url: str) -> int:
+    """Start the processes, run the load, print the result; 0 when it was all correct."""
     from botdialogs.testing import AsgiServer, CeleryWorker
     from tests.reliability.driver import Telegram
     from tests.reliability.scenarios import LoadRun

