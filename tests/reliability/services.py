@@ -14,12 +14,12 @@ SETTINGS = "tests.reliability.settings"
 
 
 def purge_queue(broker: str, name: str) -> None:
-    """Drop the queue's waiting tasks and the unacknowledged ones that belong to it."""
+    """Drop the queue: its waiting tasks, the unacknowledged ones and kombu's bindings."""
     import redis
 
     client = redis.Redis.from_url(broker)
     try:
-        client.delete(name)
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
         for tag, payload in client.hgetall("unacked").items():
             if json.loads(payload)[2] == name:
                 client.hdel("unacked", tag)
