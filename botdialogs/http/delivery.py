@@ -35,8 +35,10 @@ from pydantic import ValidationError
 from botdialogs.conf import get_settings, missing_required_secret
 from botdialogs.engine.bots import get_bot, get_dispatcher
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
-from botdialogs.models import ProcessedUpdate
 from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
+
+# Moved to the storage layer with the other cleanups; kept here for old callers.
+from botdialogs.storage.cleanup import delete_expired_updates as delete_expired_updates
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -203,16 +205,6 @@ async def take_update_id(bot_name: str, update_id: int) -> bool:
     with DjangoStorage the id commits with the update's state instead.
     """
     return await sync_to_async(update_claim(bot_name, update_id).record)(timezone.now())
-
-
-def delete_expired_updates() -> int:
-    """Delete ProcessedUpdate rows older than ``UPDATE_ID_TTL``; returns how many.
-
-    Sync on purpose: it is meant for ``botdialogs.cleanup`` and Celery beat.
-    """
-    cutoff = timezone.now() - timedelta(seconds=get_settings().update_id_ttl)
-    deleted, _ = ProcessedUpdate.objects.filter(received_at__lt=cutoff).delete()
-    return deleted
 
 
 async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any] | None:
