@@ -62,6 +62,7 @@ def dialog_states(bot_name: str) -> dict[str, State]:
             state.state: state
             for dialog in collect_dialogs(dispatcher)
             for state in dialog.states_group().__all_states__
+            if state.state is not None
         }
         _states_cache[dispatcher] = states
     return states

@@ -229,7 +229,8 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     claim = update_claim(bot_name, update.update_id)
     with_unit = isinstance(dispatcher.fsm.storage, DjangoStorage)
     if not with_unit and await sync_to_async(claim.taken)():
-        return _redelivered(claim)
+        _redelivered(claim)
+        return None
     try:
         with claiming(claim):
             result = await dispatcher.feed_update(bot, update)
@@ -240,9 +241,11 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
         logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
         result = None
     if claim.fresh is False:
-        return _redelivered(claim)
+        _redelivered(claim)
+        return None
     if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
-        return _redelivered(claim)  # without a unit of work, a concurrent delivery won
+        _redelivered(claim)  # without a unit of work, a concurrent delivery won
+        return None
     if isinstance(result, TelegramMethod):
         return await _method_response(bot, dispatcher_call=result)
     return None
