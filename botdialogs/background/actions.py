@@ -161,6 +161,9 @@ def validate_action(raw: Any) -> dict[str, Any]:
     if unknown:
         raise BadBackgroundAction(f"{kind} does not take {', '.join(unknown)}")
     bot = raw.get("bot")
+    if not isinstance(bot, str):
+        # A list here used to escape as a TypeError (unhashable) from the settings lookup.
+        raise BadBackgroundAction(f"No bot named {bot!r} in BOTDIALOGS['BOTS']")
     try:
         get_settings().bot(bot)
     except UnknownBot as error:
