@@ -34,6 +34,10 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "memory": ("botdialogs Dispatcher, aiogram MemoryStorage", None),
     "redis": ("botdialogs Dispatcher, aiogram RedisStorage + RedisEventIsolation", None),
     "django-pg": ("botdialogs Dispatcher, DjangoStorage on PostgreSQL", "postgresql"),
+    "django-pg-async-commit": (
+        "the same with CONFIG synchronous_commit=False (commits do not wait for the WAL flush)",
+        "postgresql",
+    ),
     "django-sqlite": ("botdialogs Dispatcher, DjangoStorage on SQLite", "sqlite"),
     "dropin-pg": (
         "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
@@ -65,6 +69,9 @@ def storage_setting(row: str) -> dict[str, Any]:
         return {"BACKEND": "aiogram.fsm.storage.memory.MemoryStorage", "CONFIG": {}}
     if row == "redis":
         return {"BACKEND": "aiogram.fsm.storage.redis.RedisStorage", "CONFIG": {"url": redis_url()}}
+    if row == "django-pg-async-commit":
+        config = {"synchronous_commit": False}
+        return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": config}
     return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}}
 
 
@@ -72,7 +79,8 @@ def use_counter_bot(storage: dict[str, Any]) -> None:
     """Make bot "default" the counter bot on ``storage`` and forget cached Dispatchers."""
     from django.conf import settings
 
-    from botdialogs import bots, conf
+    from botdialogs import conf
+    from botdialogs.engine import bots
 
     settings.BOTDIALOGS = {
         "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}},
@@ -145,7 +153,7 @@ async def run_counter(
     """Start ``chats`` chats, then time ``presses`` presses in each, all chats at once."""
     from aiogram import Bot
 
-    from botdialogs import bots
+    from botdialogs.engine import bots
     from tests.fakes import RecordingSession
 
     bot = Bot(bots.bot_token("default"), session=RecordingSession())
@@ -173,7 +181,7 @@ async def run_counter(
 
 async def measure(row: str, chats: int, presses: int, first_chat: int) -> dict[str, float]:
     """One measurement of ``row`` in this process (Django is set up)."""
-    from botdialogs import bots
+    from botdialogs.engine import bots
 
     if row == "dropin-pg":
         use_counter_bot(storage_setting(row))

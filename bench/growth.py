@@ -124,7 +124,7 @@ async def make_template() -> None:
     engine.use_counter_bot(engine.storage_setting("django-pg"))
     from aiogram import Bot
 
-    from botdialogs import bots
+    from botdialogs.engine import bots
     from tests.fakes import RecordingSession
 
     dispatcher = bots.get_dispatcher("default")

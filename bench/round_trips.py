@@ -98,7 +98,7 @@ async def through_dispatcher(path: str, presses: int, first_chat: int) -> dict[s
     from django.db import connections
 
     from bench import engine
-    from botdialogs import bots
+    from botdialogs.engine import bots
     from tests.fakes import RecordingSession
 
     database = connections["default"].settings_dict

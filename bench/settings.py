@@ -7,6 +7,8 @@ production (with it on, Django keeps every ORM query in memory).
     DJANGO_SETTINGS_MODULE=bench.settings uvicorn project.asgi:application
 """
 
+import os
+
 from project.settings import *  # noqa: F403
 from project.settings import BOTDIALOGS, LOGGING
 
@@ -17,4 +19,10 @@ BOTDIALOGS = {
         "default": {**BOTDIALOGS["BOTS"]["default"], "ROUTER": "tests.counter_bot.build_router"}
     },
 }
+if os.environ.get("BENCH_SYNCHRONOUS_COMMIT") == "0":
+    # Commits that do not wait for the WAL flush: the durability of a Redis without disk.
+    BOTDIALOGS["STORAGE"] = {
+        "BACKEND": "botdialogs.storage.DjangoStorage",
+        "CONFIG": {"synchronous_commit": False},
+    }
 LOGGING = {**LOGGING, "loggers": {"botdialogs": {"handlers": ["console"], "level": "WARNING"}}}

@@ -113,7 +113,7 @@ class WebhookSuite(Suite):
             + (
                 "DJANGO_SETTINGS_MODULE=bench.settings python -m uvicorn "
                 "project.asgi:application --workers 1 --no-access-log"
-                if row == "ours"
+                if row.startswith("ours")
                 else "python -m bench.peer_server"
             ),
         )
@@ -127,39 +127,54 @@ class WebhookSuite(Suite):
         )
 
     def report(self, results: Results) -> list[str]:
-        """The metrics of both servers, then ours/peer ratios."""
-        ours, peer = results["ours"], results["peer"]
+        """The metrics of every server, then ours/peer ratios."""
+        peer = results["peer"]
+        ours_rows = [row for row in self.rows if row != "peer"]
         rows = [
-            [label, spread(column(ours, key), digits), spread(column(peer, key), digits)]
+            [label, *(spread(column(results[row], key), digits) for row in [*ours_rows, "peer"])]
             for label, key, digits in self.metrics
         ]
         ratio_rows = []
         for label, key, _digits in self.metrics:
             if key in ("postgres_cpu_ms_per_update", "redis_cpu_ms_per_update"):
                 continue
-            ratio_rows.append([label, spread(ratios(column(ours, key), column(peer, key)), 2)])
-        cpu_ours = [_all_cpu(result) for result in ours]
+            ratio_rows.append(
+                [
+                    label,
+                    *(
+                        spread(ratios(column(results[row], key), column(peer, key)), 2)
+                        for row in ours_rows
+                    ),
+                ]
+            )
         cpu_peer = [_all_cpu(result) for result in peer]
         ratio_rows.append(
-            ["CPU ms/update, server + PostgreSQL + Redis", spread(ratios(cpu_ours, cpu_peer), 2)]
+            [
+                "CPU ms/update, server + PostgreSQL + Redis",
+                *(
+                    spread(ratios([_all_cpu(r) for r in results[row]], cpu_peer), 2)
+                    for row in ours_rows
+                ),
+            ]
         )
         load = self.run.load
         return [
             f"{load.users} users in parallel, each /start then {load.webhook_presses} presses, "
             "each request waiting for its response; measured over the presses. Ours: uvicorn, 1 "
             "worker, `project.asgi:application` (bench.settings: the counter bot, DEBUG off), "
-            "DjangoStorage on PostgreSQL, inline mode. Peer: aiogram `SimpleRequestHandler` "
+            "DjangoStorage on PostgreSQL, inline mode; `ours-async-commit` the same with "
+            "`synchronous_commit=False`. Peer: aiogram `SimpleRequestHandler` "
             "(`handle_in_background=False`) + `setup_application` on `web.run_app`, RedisStorage "
             "(key builder with destiny) + RedisEventIsolation. Both call the same stub Bot API "
             "process. Database CPU is whole-server (/proc), minus the idle rate measured for 1 s "
             "before the presses (the servers are shared with other users of this machine).",
             "",
-            *table(["metric", "ours", "peer (aiogram aiohttp)"], rows),
+            *table(["metric", *ours_rows, "peer (aiogram aiohttp)"], rows),
             "",
             "Ratios ours / peer, round by round (updates/s: higher is better; the rest: lower "
             "is better; goal for peak RSS: <= 1.5):",
             "",
-            *table(["metric", "ours / peer"], ratio_rows),
+            *table(["metric", *(f"{row} / peer" for row in ours_rows)], ratio_rows),
         ]
 
 

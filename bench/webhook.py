@@ -34,7 +34,9 @@ import aiohttp
 from bench.processes import Service, cpu_seconds, free_port, peak_rss_kib, server_cpu_seconds
 
 SECRET = "bench-webhook-secret"
-TARGETS = ("ours", "peer")
+#: ours-async-commit: ours with DjangoStorage's synchronous_commit=False, the durability of
+#: the peer's Redis (which keeps nothing on disk on this machine).
+TARGETS = ("ours", "ours-async-commit", "peer")
 # Update ids must never repeat on our side (a repeated id is dropped as a redelivery).
 _update_ids = itertools.count(int(time.time() * 1000))
 _message_ids = itertools.count(1)
@@ -165,10 +167,13 @@ def stub_service() -> Service:
     return Service(["-m", "bench.stub_api", "--port", str(port)], port)
 
 
-def ours_service(stub_url: str, database_url: str, redis_url: str) -> tuple[Service, Endpoint]:
+def ours_service(
+    stub_url: str, database_url: str, redis_url: str, synchronous_commit: bool = True
+) -> tuple[Service, Endpoint]:
     """uvicorn (one worker) on project.asgi with the counter bot, not started."""
     port = free_port()
     env = {
+        "BENCH_SYNCHRONOUS_COMMIT": "1" if synchronous_commit else "0",
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": database_url,
@@ -209,8 +214,9 @@ class Deployment:
 def running(target: str, database_url: str, redis_url: str) -> Iterator[Deployment]:
     """The stub and the ``target`` server ("ours" or "peer"), started."""
     with stub_service() as stub:
-        if target == "ours":
-            server, endpoint = ours_service(stub.url, database_url, redis_url)
+        if target.startswith("ours"):
+            durable = target == "ours"
+            server, endpoint = ours_service(stub.url, database_url, redis_url, durable)
         else:
             server, endpoint = peer_service(stub.url, redis_url)
         with server:

@@ -17,6 +17,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
       refuses deliveries too, see :func:`botdialogs.conf.missing_required_secret`);
     - E015: two bots with one bot id (one token twice, or local names whose ids meet): they
       would share every chat's dialog state;
+    - E016: a bot without a token (it talks to local Telegram) while the optional app
+      ``botdialogs.localtg`` is not installed;
     - W001: a local bot (no token) without a webhook secret while DEBUG is off.
     """
     problems = conf.find_problems()
@@ -48,7 +50,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 )
             )
     messages.extend(_shared_bot_ids())
+    messages.extend(_local_bots_without_local_telegram())
     return messages
+
+
+def _local_bots_without_local_telegram() -> list[checks.CheckMessage]:
+    from django.apps import apps
+
+    if apps.is_installed("botdialogs.localtg"):
+        return []
+    return [
+        checks.Error(
+            f"BOTDIALOGS['BOTS'][{bot.name!r}] has no TOKEN, so it would talk to local "
+            "Telegram, and 'botdialogs.localtg' is not in INSTALLED_APPS",
+            hint="Give the bot a TOKEN, or add 'botdialogs.localtg' to INSTALLED_APPS and "
+            "path('localtg/', include('botdialogs.localtg.urls')) to urls.py.",
+            id="botdialogs.E016",
+        )
+        for bot in conf.get_settings().bots.values()
+        if bot.is_local
+    ]
 
 
 def _shared_bot_ids() -> list[checks.CheckMessage]:

@@ -1,5 +1,23 @@
 """The botdialogs exception hierarchy: catch ``BotDialogsError`` to catch them all."""
 
+__all__ = [
+    "BackgroundNotHandled",
+    "BackgroundTimeout",
+    "BadBackgroundAction",
+    "BadLinkToken",
+    "BadUpdate",
+    "BotDialogsError",
+    "IntentIdCollision",
+    "LinkTokenExpired",
+    "NotInAsyncContext",
+    "StorageUnavailable",
+    "UnknownBot",
+    "UnstorableData",
+    "UpdateTooLarge",
+    "WebhookForbidden",
+    "is_transient",
+]
+
 
 class BotDialogsError(Exception):
     """Base class of every error botdialogs raises on purpose."""

@@ -183,8 +183,12 @@ class DialogContext(ChatKeyFields):
         related_name="contexts",
         help_text="Deleted with its stack: a stack and its contexts live and expire together.",
     )
-    stack_key = models.CharField(
-        "stack id", max_length=255, blank=True, help_text="aiogram_dialog's id of the stack."
+    aiogd_stack_id = models.CharField(
+        "aiogram_dialog stack id",
+        max_length=255,
+        blank=True,
+        help_text="aiogram_dialog's id of the stack this dialog was opened in "
+        "(the stack row itself is the stack field).",
     )
     state = models.CharField(max_length=255)
     start_data = models.JSONField("start data", null=True, blank=True)

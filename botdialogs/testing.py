@@ -34,8 +34,10 @@ Queued bots need a Celery worker on the same environment: ``CeleryWorker("mysite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -95,8 +97,12 @@ def wait_until(
         time.sleep(interval)
 
 
-class _Process:
-    """A subprocess with its output in a temporary file (shown when it fails)."""
+class ManagedProcess:
+    """A subprocess with its output in a temporary file (shown when it fails).
+
+    It runs in a process group of its own, so stopping it also stops what it started (Celery's
+    pool children, a reloader's server): nothing is left holding the test database open.
+    """
 
     def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
         self.command = command
@@ -104,10 +110,28 @@ class _Process:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="botdialogs-", suffix=".log")  # noqa: SIM115
 
+    @property
+    def pid(self) -> int:
+        """The process id of the running (or last) process."""
+        if self.process is None:
+            raise RuntimeError("The process was never started")
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """True while the process runs."""
+        return self.process is not None and self.process.poll() is None
+
     def start(self) -> None:
-        """Start the process."""
+        """Start the process (again, after :meth:`kill`: the log goes on)."""
+        if self.running:
+            raise RuntimeError(f"Already running: {self.command}")
         self.process = subprocess.Popen(
-            self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            self.command,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def output(self) -> str:
@@ -116,18 +140,40 @@ class _Process:
         with open(self.log.name, encoding="utf-8", errors="replace") as log:
             return log.read()
 
-    def stop(self) -> None:
-        """Stop the process (politely, then firmly) and drop its log."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def _signal_group(self, signal_number: int) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+            os.killpg(self.process.pid, signal_number)
+
+    def kill(self) -> None:
+        """SIGKILL the process and its group at once and reap it, as a crash would.
+
+        The process can be started again with :meth:`start`.
+        """
+        if self.process is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the process group (SIGTERM, then SIGKILL after ``timeout``), wait for it, and
+        drop its log.
+
+        Returns only once the process is reaped: callers may flush or drop the database next.
+        """
+        if self.process is not None:
+            if self.process.poll() is None:
+                self._signal_group(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self._signal_group(signal.SIGKILL)
+                    self.process.wait()
+            # Children that outlived a leader killed by someone else (a test's SIGKILL).
+            self._signal_group(signal.SIGKILL)
         self.log.close()
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> ManagedProcess:
         self.start()
         return self
 
@@ -140,7 +186,7 @@ class _Process:
         self.stop()
 
 
-class AsgiServer(_Process):
+class AsgiServer(ManagedProcess):
     """uvicorn serving ``app`` on a free port; ``LOCAL_TELEGRAM_URL`` points at itself."""
 
     def __init__(self, app: str, env: Mapping[str, str], port: int | None = None) -> None:
@@ -170,11 +216,26 @@ class AsgiServer(_Process):
         return True
 
 
-class CeleryWorker(_Process):
-    """``celery -A app worker`` in one process (solo pool) on ``env``'s broker."""
+class CeleryWorker(ManagedProcess):
+    """``celery -A app worker`` on ``env``'s broker: one process (solo pool) by default.
 
-    def __init__(self, app: str, env: Mapping[str, str]) -> None:
-        command = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", "solo"]
+    ``pool="prefork"`` with ``concurrency`` runs tasks in child processes, as in production
+    (a test can then kill a child mid-task). ``name`` sets the worker's node name.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        env: Mapping[str, str],
+        pool: str = "solo",
+        concurrency: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        command = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", pool]
+        if concurrency is not None:
+            command += ["--concurrency", str(concurrency)]
+        if name is not None:
+            command += ["--hostname", name]
         flags = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         super().__init__([*command, *flags, "--loglevel", "WARNING"], env)
 

@@ -102,6 +102,13 @@ elif os.environ.get("TEST_DB_SUFFIX"):
     DATABASES["default"]["TEST"] = {
         "NAME": f"test_{DATABASES['default']['NAME']}{os.environ['TEST_DB_SUFFIX']}"
     }
+if env_bool("PGBOUNCER", False):
+    # PgBouncer in transaction pooling: a session's server connection changes between
+    # transactions, so no prepared statements (ours or Django's) and no server-side cursors.
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("PGBOUNCER=1 needs a PostgreSQL DATABASE_URL")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -123,6 +130,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers a task no worker acknowledged within the visibility timeout (a worker
+# that died mid-task). It must exceed the longest task, countdowns and ETAs included, or a
+# running task is handed to a second worker as well. Abandoned tasks are looked for every
+# few seconds (kombu's default sweep runs every 100 s), so one comes back soon after it.
+_visibility_timeout = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
+if _visibility_timeout < 1:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be a positive number of seconds")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _visibility_timeout,
+    "unacked_restore_interval": max(1, min(10, _visibility_timeout // 2)),
+    "unacked_restore_throttle": 1,
+}
 # `celery -A project beat` runs these.
 CELERY_BEAT_SCHEDULE = {
     "botdialogs-cleanup": {"task": "botdialogs.cleanup_expired", "schedule": 60 * 60},

@@ -30,7 +30,9 @@ def recording_bot() -> Bot:
 from tests.servers import (  # noqa: E402, F401
     celery_worker,
     eager_queued_server,
+    eager_queued_server_process,
     inline_server,
+    inline_server_process,
     redis_env,
     redis_queued_server,
     test_db_env,

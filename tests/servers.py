@@ -1,7 +1,10 @@
 """Real servers for end-to-end tests: uvicorn on the test database, and a Celery worker.
 
-Session-scoped (a server takes a second or two to start); tests that use them take
-``transactional_db`` so rows are committed where the server process can see them.
+Web servers run for the whole session (one takes a second or two to start); each test gets
+them through a function fixture that comes after ``transactional_db`` and waits, before the
+test database is flushed, until their database sessions are quiet. A Celery worker is one
+per test: stopped and reaped before the flush. (A session-long worker once hung a test's
+flush on PostgreSQL after a Redis read timeout.)
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -38,18 +43,36 @@ def test_db_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest)
 
 
 @pytest.fixture(scope="session")
-def inline_server(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
-    """The demo site, its bot in inline mode."""
+def inline_server_process(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
+    """The demo site, its bot in inline mode (one process for the session)."""
     with AsgiServer(APP, env={**test_db_env, "BOT_MODE": "inline"}) as server:
         yield server
 
 
+@pytest.fixture
+def inline_server(
+    transactional_db: None, inline_server_process: AsgiServer
+) -> Iterator[AsgiServer]:
+    """The inline-mode server for one test; the test database is quiet before its flush."""
+    yield inline_server_process
+    wait_for_quiet_database()
+
+
 @pytest.fixture(scope="session")
-def eager_queued_server(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
+def eager_queued_server_process(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
     """The demo site, bot in queued mode, no broker: Celery runs the task in-process."""
     env = {k: v for k, v in test_db_env.items() if k not in BROKER_VARIABLES}
     with AsgiServer(APP, env={**env, "BOT_MODE": "queued"}) as server:
         yield server
+
+
+@pytest.fixture
+def eager_queued_server(
+    transactional_db: None, eager_queued_server_process: AsgiServer
+) -> Iterator[AsgiServer]:
+    """The eager queued-mode server for one test; the database is quiet before its flush."""
+    yield eager_queued_server_process
+    wait_for_quiet_database()
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +92,65 @@ def redis_queued_server(redis_env: dict[str, str]) -> Iterator[AsgiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def celery_worker(redis_queued_server: AsgiServer, redis_env: dict[str, str]) -> Iterator[None]:
-    """A real Celery worker process whose bot talks to ``redis_queued_server``."""
+@pytest.fixture
+def celery_worker(
+    transactional_db: None, redis_queued_server: AsgiServer, redis_env: dict[str, str]
+) -> Iterator[CeleryWorker]:
+    """A real Celery worker process whose bot talks to ``redis_queued_server``.
+
+    One per test: it is stopped and reaped (a task it is running finishes first) before the
+    test database is flushed, so no task of this test writes into the next one's rows or
+    holds a lock the flush waits for.
+    """
     env = {**redis_env, "LOCAL_TELEGRAM_URL": redis_queued_server.url}
-    with CeleryWorker("project", env=env):
-        yield
+    with CeleryWorker("project", env=env) as worker:
+        yield worker
+    wait_for_quiet_database()
+
+
+#: Seconds a test's servers get to finish their database work before the flush.
+QUIET_TIMEOUT = 30.0
+
+
+def wait_for_quiet_database(timeout: float = QUIET_TIMEOUT) -> None:
+    """Wait until no other session works on the test database (see :func:`wait_for_quiet`).
+
+    SQLite needs nothing: a writer that holds the file makes the flush fail after its busy
+    timeout, never hang.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        wait_for_quiet(cursor, timeout)
+
+
+def wait_for_quiet(cursor: Any, timeout: float = QUIET_TIMEOUT) -> None:
+    """Wait until no other session of the cursor's PostgreSQL database runs a statement or
+    sits in a transaction, so a flush that follows cannot wait on one forever.
+
+    A session still busy after ``timeout`` is terminated (the flush then goes through) and
+    AssertionError says what it was doing.
+    """
+    busy = (
+        "SELECT pid, state, left(query, 200) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' "
+        "AND (state = 'active' OR state LIKE %s)"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        cursor.execute(busy, ["idle in transaction%"])
+        sessions = cursor.fetchall()
+        if not sessions:
+            return
+        if time.monotonic() > deadline:
+            for pid, _state, _query in sessions:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            raise AssertionError(
+                f"Database sessions still busy {timeout}s after the test (terminated so the "
+                f"flush can run): {sessions}"
+            )
+        time.sleep(0.05)  # polling another process's sessions
 
 
 @pytest.fixture

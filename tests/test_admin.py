@@ -56,7 +56,7 @@ def make_stack(
             thread_id=thread_id,
             intent_id=intent,
             stack=stack,
-            stack_key="",
+            aiogd_stack_id="",
             state=state,
             dialog_data=data,
         )
@@ -285,7 +285,7 @@ def test_admin_read_only_fields_cannot_be_changed_by_post(admin_client: Client, 
         "bot_id": "999",
         "thread_id": "5",
         "stack": "",
-        "stack_key": "forged",
+        "aiogd_stack_id": "forged",
         "intents": json.dumps(["forged"]),
         "depth": "9",
     }

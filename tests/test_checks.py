@@ -123,6 +123,22 @@ def test_two_bots_with_one_bot_id_fail_the_check(
     assert error.id == "botdialogs.E015" and "['plumless', 'buckeroo']" in error.msg
 
 
+def test_a_local_bot_needs_local_telegram_installed(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.apps import apps
+
+    settings.DEBUG = True
+    settings.BOTDIALOGS = {"BOTS": {"local": GOOD_BOT, "real": {**GOOD_BOT, "TOKEN": "1:x"}}}
+    assert check_settings() == []
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "botdialogs.localtg" and installed(name)
+    )
+    [error] = check_settings()
+    assert error.id == "botdialogs.E016" and "'local'" in error.msg
+
+
 def test_defaults_are_applied(settings: Any) -> None:
     settings.BOTDIALOGS = {"BOTS": {"shop": GOOD_BOT}}
     values = conf.get_settings()

@@ -27,6 +27,8 @@ VARIABLES = (
     "BOT_MODE",
     "BOTDIALOGS_BACKGROUND",
     "TEST_DB_SUFFIX",
+    "PGBOUNCER",
+    "CELERY_VISIBILITY_TIMEOUT",
 )
 PROBE = """
 import json, django
@@ -50,11 +52,25 @@ print(json.dumps({
 """
 
 
-def settings_with(**env: str) -> dict[str, Any]:
+OPERATIONS_PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from project.celery import app
+database = settings.DATABASES["default"]
+print(json.dumps({
+    "options": database.get("OPTIONS", {}),
+    "no_server_cursors": database.get("DISABLE_SERVER_SIDE_CURSORS", False),
+    "transport": app.conf.broker_transport_options,
+}))
+"""
+
+
+def settings_with(probe: str = PROBE, **env: str) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     clean.update(env, DJANGO_SETTINGS_MODULE="project.settings")
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True
     )
     if result.returncode:
         raise RuntimeError(result.stderr.strip().splitlines()[-1])
@@ -208,3 +224,26 @@ def test_the_production_profile_refuses_what_is_unsafe(monkeypatch: pytest.Monke
                 patch.setenv(name, value)
             with pytest.raises(ImproperlyConfigured, match=message):
                 runpy.run_module("project.settings_production")  # its own checks, in-process
+
+
+def test_pgbouncer_turns_off_prepared_statements_and_server_side_cursors() -> None:
+    url = "postgres://postgres@127.0.0.1:6432/shop"
+    plain = settings_with(OPERATIONS_PROBE, DATABASE_URL=url)
+    assert "prepare_threshold" not in plain["options"]
+    assert plain["no_server_cursors"] is False
+    pooled = settings_with(OPERATIONS_PROBE, DATABASE_URL=url, PGBOUNCER="1")
+    assert pooled["options"]["prepare_threshold"] is None
+    assert pooled["no_server_cursors"] is True
+    with pytest.raises(RuntimeError, match="PGBOUNCER=1 needs a PostgreSQL DATABASE_URL"):
+        settings_with(OPERATIONS_PROBE, PGBOUNCER="1")
+
+
+def test_celery_visibility_timeout_from_the_environment() -> None:
+    transport = settings_with(OPERATIONS_PROBE)["transport"]
+    assert transport["visibility_timeout"] == 3600
+    transport = settings_with(OPERATIONS_PROBE, CELERY_VISIBILITY_TIMEOUT="6")["transport"]
+    assert transport["visibility_timeout"] == 6
+    # Abandoned tasks are looked for often enough to come back soon after the timeout.
+    assert transport["unacked_restore_interval"] * transport["unacked_restore_throttle"] <= 6
+    with pytest.raises(RuntimeError, match="CELERY_VISIBILITY_TIMEOUT must be a positive"):
+        settings_with(OPERATIONS_PROBE, CELERY_VISIBILITY_TIMEOUT="0")

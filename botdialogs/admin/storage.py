@@ -314,7 +314,7 @@ class DialogContextAdmin(StorageAdmin):
         *KEY_FIELDS,
         "intent_id",
         "stack_link",
-        "stack_key",
+        "aiogd_stack_id",
         "state",
         "start_data_json",
         "widget_data_json",
@@ -332,7 +332,7 @@ class DialogContextAdmin(StorageAdmin):
         if obj.stack_id is None:
             return "(none)"
         url = reverse("admin:botdialogs_dialogstack_change", args=[obj.stack_id])
-        return format_html('<a href="{}">{}</a>', url, obj.stack_key or "default")
+        return format_html('<a href="{}">{}</a>', url, obj.aiogd_stack_id or "default")
 
     @admin.display(description="start data")
     def start_data_json(self, obj: DialogContext) -> str:

@@ -32,6 +32,8 @@ from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
 
+__all__ = ["RateLimiter", "arun", "create", "rate_limiter", "run", "send"]
+
 logger = logging.getLogger("botdialogs.broadcast")
 CHAT_INTERVAL = 1.0  # seconds between two messages to one chat
 CONCURRENCY = 8  # chats in flight at once per run

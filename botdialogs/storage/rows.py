@@ -222,7 +222,7 @@ def context_row(values: Mapping[str, Any]) -> Row:
     """A DialogContext's columns as aiogram_dialog's context data."""
     data = {
         "_intent_id": values["intent_id"],
-        "_stack_id": values["stack_key"],
+        "_stack_id": values["aiogd_stack_id"],
         **{name: values[name] for name in CONTEXT_FIELDS},
     }
     return Row(data=_with_extra(data, values["extra"]), pk=values["id"])
@@ -240,7 +240,7 @@ def context_values(row_id_: RowId, row: Row, now: datetime, stack_pk: int | None
     data = dict(row.data)
     absent = _absent(data, ("_intent_id", "_stack_id", *CONTEXT_FIELDS))
     data.pop("_intent_id", None)
-    stack_key = data.pop("_stack_id", "") or ""
+    aiogd_stack_id = data.pop("_stack_id", "") or ""
     columns = {name: data.pop(name, None) for name in CONTEXT_FIELDS}
     columns["dialog_data"] = columns["dialog_data"] or {}
     columns["widget_data"] = columns["widget_data"] or {}
@@ -248,7 +248,7 @@ def context_values(row_id_: RowId, row: Row, now: datetime, stack_pk: int | None
     return {
         **key_values(row_id_),
         **columns,
-        "stack_key": stack_key,
+        "aiogd_stack_id": aiogd_stack_id,
         "stack_id": stack_pk,
         "extra": {**data, **absent},
         "updated_at": now,

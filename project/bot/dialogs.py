@@ -57,11 +57,18 @@ async def on_finish(callback: CallbackQuery, button: Button, manager: DialogMana
     from project.shop.models import Order
 
     cart = manager.dialog_data.get("cart", {})
-    order = await sync_to_async(Order.objects.create)(
-        bot_name=manager.middleware_data.get("botdialogs_bot_name", "default"),
-        telegram_user_id=callback.from_user.id,
-        telegram_chat_id=callback.message.chat.id if callback.message else callback.from_user.id,
-        items={MENU[key]: qty for key, qty in cart.items()},
+    # The order commits on its own, before the dialog's state: keyed by the press, a
+    # redelivered press (its first try failed after this line) finds it, never adds another.
+    order, _ = await Order.objects.aget_or_create(
+        bot_name=_bot_name(manager),
+        callback_query_id=callback.id,
+        defaults={
+            "telegram_user_id": callback.from_user.id,
+            "telegram_chat_id": (
+                callback.message.chat.id if callback.message else callback.from_user.id
+            ),
+            "items": {MENU[key]: qty for key, qty in cart.items()},
+        },
     )
     manager.dialog_data["order_id"] = order.pk
     await manager.switch_to(FoodOrder.placed)

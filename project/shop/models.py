@@ -18,9 +18,22 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     created_at = models.DateTimeField("placed", auto_now_add=True)
     updated_at = models.DateTimeField("updated", auto_now=True)
+    callback_query_id = models.CharField(
+        "placed by press",
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The Finish press that placed it: the same press delivered again (a retry "
+        "after a failure) finds this order instead of placing a second one.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot_name", "callback_query_id"], name="shop_order_once_per_press"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.get_status_display()})"
