@@ -231,7 +231,7 @@ class ProcessedUpdate(models.Model):
 
     The row is inserted *before* the update is handled, and the unique constraint decides
     which of two concurrent deliveries wins. Rows older than ``UPDATE_ID_TTL`` are deleted by
-    :func:`botdialogs.http.delivery.delete_expired_updates`.
+    :func:`botdialogs.storage.cleanup.delete_expired_updates`.
     """
 
     bot_name = models.CharField("bot", max_length=64, help_text="Name in BOTDIALOGS['BOTS'].")

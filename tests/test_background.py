@@ -184,6 +184,13 @@ def test_unknown_bot_is_a_bad_action(session: RecordingSession) -> None:
         background.update("nobody", 1, 2, {"n": 1})
 
 
+@pytest.mark.parametrize("bot", [None, ["default"], 7])
+def test_a_bot_name_that_is_not_a_string_is_a_bad_action(bot: Any) -> None:
+    raw = {"action": "update", "bot": bot, "user_id": 1, "chat_id": 2, "data": {}}
+    with pytest.raises(BadBackgroundAction, match="No bot named"):
+        background.validate_action(raw)
+
+
 # -- sync API, inline delivery, transactions ------------------------------------------------
 
 

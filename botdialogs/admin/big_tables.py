@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from importlib import import_module
-from typing import Any
+from typing import Any, cast
 
 from aiogram.fsm.state import StatesGroup
 from django import forms
@@ -34,7 +34,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[:COUNT_LIMIT].count()
+        # The admin pages a QuerySet (the stubs allow any sliceable sequence).
+        return cast(QuerySet[Any], self.object_list)[:COUNT_LIMIT].count()
 
     @property
     def capped(self) -> bool:
@@ -128,8 +129,9 @@ class StateListFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         states = known_states()
-        if self.value() and self.value() not in states:
-            states.append(self.value())
+        value = self.value()
+        if value and value not in states:
+            states.append(value)
         return [(state, state) for state in states]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -260,7 +261,7 @@ class DialogStackAdmin(StorageAdmin):
         ),
         ("Other", {"fields": ("extra_json", "updated_at", "expires_at")}),
     )
-    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+    readonly_fields = tuple(flatten_fieldsets(fieldsets))
     actions = ("reset_dialogs", "close_top")
 
     @admin.display(description="stack", ordering="stack_id")
@@ -353,7 +354,8 @@ class DialogContextAdmin(StorageAdmin):
 class FsmRecordForm(forms.ModelForm):
     """Plain aiogram FSM state and data; data must be a JSON object."""
 
-    data = JSONObjectField(required=False)
+    # The form's metaclass moves declared fields to base_fields: no clash with BaseForm.data.
+    data = JSONObjectField(required=False)  # type: ignore[assignment]
 
     class Meta:
         model = FsmRecord

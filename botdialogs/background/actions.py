@@ -62,6 +62,7 @@ def dialog_states(bot_name: str) -> dict[str, State]:
             state.state: state
             for dialog in collect_dialogs(dispatcher)
             for state in dialog.states_group().__all_states__
+            if state.state is not None
         }
         _states_cache[dispatcher] = states
     return states
@@ -160,6 +161,9 @@ def validate_action(raw: Any) -> dict[str, Any]:
     if unknown:
         raise BadBackgroundAction(f"{kind} does not take {', '.join(unknown)}")
     bot = raw.get("bot")
+    if not isinstance(bot, str):
+        # A list here used to escape as a TypeError (unhashable) from the settings lookup.
+        raise BadBackgroundAction(f"No bot named {bot!r} in BOTDIALOGS['BOTS']")
     try:
         get_settings().bot(bot)
     except UnknownBot as error:

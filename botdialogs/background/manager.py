@@ -59,7 +59,8 @@ class BackgroundManager(BgManager):
         user_id: int | None = None,
         chat_id: int | None = None,
         stack_id: str | None = None,
-        thread_id: int | UnsetId | None = UnsetId.UNSET,
+        # aiogram_dialog's protocol says int, its BgManager str; Telegram's is an int.
+        thread_id: int | UnsetId | None = UnsetId.UNSET,  # type: ignore[override]
         business_connection_id: str | UnsetId | None = UnsetId.UNSET,
         load: bool = False,
     ) -> BackgroundManager:

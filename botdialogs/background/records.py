@@ -37,13 +37,14 @@ def note_attempt(action: dict[str, Any], broadcast_id: int | None = None) -> boo
     from botdialogs.models import BackgroundAction
 
     now = timezone.now()
+    chat_id, user_id = action.get("chat_id"), action.get("user_id")
     record, created = BackgroundAction.objects.get_or_create(
         action_id=action["id"],
         defaults={
             "bot_name": str(action.get("bot", ""))[:64],
             "action": str(action.get("action", ""))[:16],
-            "chat_id": action.get("chat_id") if isinstance(action.get("chat_id"), int) else 0,
-            "user_id": action.get("user_id") if isinstance(action.get("user_id"), int) else 0,
+            "chat_id": chat_id if isinstance(chat_id, int) else 0,
+            "user_id": user_id if isinstance(user_id, int) else 0,
             "payload": action,
             "status": BackgroundAction.Status.RUNNING,
             "attempts": 1,

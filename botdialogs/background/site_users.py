@@ -100,7 +100,7 @@ def update_for_user(
     show_mode: Any = None,
 ) -> list[str]:
     """``background.update`` every chat of site ``user``; returns the action ids."""
-    from botdialogs.background import update
+    from botdialogs.background.from_sync import update
     from botdialogs.engine.bots import bot_name_for_id
 
     ids = []

@@ -98,7 +98,8 @@ def _build(backend: str, config: dict[str, Any]) -> Any:
 
 
 def _redis_options(cls: type, config: dict[str, Any]) -> dict[str, Any]:
-    from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+    from aiogram.fsm.storage.base import DefaultKeyBuilder
+    from aiogram.fsm.storage.redis import RedisStorage
 
     # aiogram_dialog needs the destiny in Redis keys, or stacks and contexts collide.
     if issubclass(cls, RedisStorage) and "key_builder" not in config:

@@ -99,9 +99,13 @@ def _note_seen(unit: Any, bot: Bot, event: TelegramObject, data: dict[str, Any])
 
 @functools.cache
 def _column_length(name: str) -> int:
+    from django.db.models import Field
+
     from botdialogs.models import TelegramChat
 
-    return TelegramChat._meta.get_field(name).max_length or 255
+    field = TelegramChat._meta.get_field(name)
+    assert isinstance(field, Field)  # a column, never a reverse relation
+    return field.max_length or 255
 
 
 def _blocks_the_bot(event: TelegramObject) -> bool:

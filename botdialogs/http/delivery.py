@@ -35,8 +35,10 @@ from pydantic import ValidationError
 from botdialogs.conf import get_settings, missing_required_secret
 from botdialogs.engine.bots import get_bot, get_dispatcher
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
-from botdialogs.models import ProcessedUpdate
 from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
+
+# Moved to the storage layer with the other cleanups; kept here for old callers.
+from botdialogs.storage.cleanup import delete_expired_updates as delete_expired_updates
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -205,16 +207,6 @@ async def take_update_id(bot_name: str, update_id: int) -> bool:
     return await sync_to_async(update_claim(bot_name, update_id).record)(timezone.now())
 
 
-def delete_expired_updates() -> int:
-    """Delete ProcessedUpdate rows older than ``UPDATE_ID_TTL``; returns how many.
-
-    Sync on purpose: it is meant for ``botdialogs.cleanup`` and Celery beat.
-    """
-    cutoff = timezone.now() - timedelta(seconds=get_settings().update_id_ttl)
-    deleted, _ = ProcessedUpdate.objects.filter(received_at__lt=cutoff).delete()
-    return deleted
-
-
 async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any] | None:
     """Handle one update exactly once, in effect; returns the webhook response body, if any.
 
@@ -237,7 +229,8 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     claim = update_claim(bot_name, update.update_id)
     with_unit = isinstance(dispatcher.fsm.storage, DjangoStorage)
     if not with_unit and await sync_to_async(claim.taken)():
-        return _redelivered(claim)
+        _redelivered(claim)
+        return None
     try:
         with claiming(claim):
             result = await dispatcher.feed_update(bot, update)
@@ -248,9 +241,11 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
         logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
         result = None
     if claim.fresh is False:
-        return _redelivered(claim)
+        _redelivered(claim)
+        return None
     if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
-        return _redelivered(claim)  # without a unit of work, a concurrent delivery won
+        _redelivered(claim)  # without a unit of work, a concurrent delivery won
+        return None
     if isinstance(result, TelegramMethod):
         return await _method_response(bot, dispatcher_call=result)
     return None

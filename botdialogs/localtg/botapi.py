@@ -84,6 +84,15 @@ def local_bot_for_token(token: str) -> LocalBot:
     return bot
 
 
+def local_bot(bot_name: str) -> LocalBot:
+    """The LocalBot row of a configured bot without a token (made on first use)."""
+    from botdialogs.engine.bots import bot_token
+
+    if not get_settings().bot(bot_name).is_local:
+        raise UnknownBot(f"Bot {bot_name!r} has a real token: local Telegram does not serve it")
+    return local_bot_for_token(bot_token(bot_name))
+
+
 def normalise(params: Mapping[str, Any]) -> dict[str, Any]:
     """Decode the JSON-valued parameters aiogram sends as form strings."""
     result = dict(params)

@@ -16,10 +16,9 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from botdialogs.conf import get_settings
-from botdialogs.exceptions import BotDialogsError, UnknownBot
+from botdialogs.exceptions import BotDialogsError
 from botdialogs.localtg import delivery
-from botdialogs.localtg.botapi import local_bot_for_token, message_json, user_json
+from botdialogs.localtg.botapi import local_bot, message_json, user_json
 from botdialogs.localtg.models import LocalBot, LocalCallbackQuery, LocalChat, LocalMessage
 from botdialogs.localtg.revisions import bump
 
@@ -35,15 +34,6 @@ class Delivery:
     update: dict[str, Any]
     status: int
     message_id: int
-
-
-def local_bot(bot_name: str) -> LocalBot:
-    """The LocalBot row of a configured bot without a token (made on first use)."""
-    from botdialogs.engine.bots import bot_token
-
-    if not get_settings().bot(bot_name).is_local:
-        raise UnknownBot(f"Bot {bot_name!r} has a real token: local Telegram does not serve it")
-    return local_bot_for_token(bot_token(bot_name))
 
 
 def _chat(bot: LocalBot, chat_id: int, profile: dict[str, str] | None = None) -> LocalChat:

@@ -27,9 +27,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 def webhook_target(bot_name: str) -> tuple[str, str, list[str] | None]:
     """Where the bot's updates go: (url, secret token, allowed update types or None)."""
-    from botdialogs.localtg.chats import local_bot
-
-    bot = local_bot(bot_name)
+    bot = botapi.local_bot(bot_name)
     if bot.webhook_set:
         return bot.webhook_url, bot.webhook_secret, bot.allowed_updates
     path = reverse("botdialogs:webhook", kwargs={"name": bot_name})

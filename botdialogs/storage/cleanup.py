@@ -16,8 +16,11 @@ from typing import Any, TypeVar
 from django.db import router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from botdialogs.models import DialogContext, DialogStack, FsmRecord
+from botdialogs.conf import get_settings
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, ProcessedUpdate
+from botdialogs.storage.storage import DjangoStorage, _as_timedelta
 
 BATCH_SIZE = 1000
 T = TypeVar("T")
@@ -32,8 +35,6 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
     went, by kind: ``fsm_records``, ``fsm_cleared``, ``stacks``, ``contexts``, and
     ``update_ids`` (webhook deduplication records past ``UPDATE_ID_TTL``).
     """
-    from botdialogs.http.delivery import delete_expired_updates
-
     now = now or timezone.now()
     data_ttl = _storage_data_ttl()
     counts = {"fsm_records": 0, "fsm_cleared": 0, "stacks": 0, "contexts": 0}
@@ -67,13 +68,27 @@ def delete_expired(now: datetime | None = None, batch_size: int = BATCH_SIZE) ->
     return counts
 
 
-def _storage_data_ttl() -> timedelta | None:
-    """The data TTL of the configured DjangoStorage (rows store their other expiries)."""
-    from botdialogs.engine.bots import get_storage
-    from botdialogs.storage import DjangoStorage
+def delete_expired_updates() -> int:
+    """Delete ProcessedUpdate rows older than ``UPDATE_ID_TTL``; returns how many.
 
-    storage = get_storage()
-    return storage.data_ttl if isinstance(storage, DjangoStorage) else None
+    Sync on purpose: it is meant for :func:`delete_expired` and Celery beat.
+    """
+    cutoff = timezone.now() - timedelta(seconds=get_settings().update_id_ttl)
+    deleted, _ = ProcessedUpdate.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+def _storage_data_ttl() -> timedelta | None:
+    """The ``data_ttl`` that ``BOTDIALOGS['STORAGE']`` gives a DjangoStorage, if any.
+
+    Read from the setting, not from the process's storage object: that registry lives in
+    :mod:`botdialogs.engine`, a layer above this one. Rows store their other expiries.
+    """
+    setting = get_settings().storage
+    backend = import_string(setting.backend) if setting.backend else None
+    if not (isinstance(backend, type) and issubclass(backend, DjangoStorage)):
+        return None
+    return _as_timedelta(setting.config.get("data_ttl"))
 
 
 def _delete(queryset: QuerySet) -> dict[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from botdialogs.storage.claims import Claim
 from botdialogs.storage.rows import (
@@ -108,10 +108,16 @@ class WritePlan:
             kind = row_id[0]
             if kind == "fsm":
                 values = fsm_values(row_id, row, now, state_ttl, data_ttl)
-                (plan.fsm_upserts if values else plan.fsm_deletes).append(values or row_id)
+                if values:
+                    plan.fsm_upserts.append(values)
+                else:
+                    plan.fsm_deletes.append(row_id)
             elif kind == "stack":
                 values = stack_values(row_id, row, now, data_ttl)
-                (plan.stack_upserts if values else plan.stack_deletes).append(values or row_id)
+                if values:
+                    plan.stack_upserts.append(values)
+                else:
+                    plan.stack_deletes.append(row_id)
             elif row.data:
                 plan.contexts.append((row_id, row))
             else:
@@ -130,10 +136,14 @@ class WritePlan:
     def context_upserts(self, stack_pks: dict[tuple, int]) -> list[dict[str, Any]]:
         """Context rows with their stack's row id filled in (None if it has no stack row)."""
         known = {**self.known_stacks, **stack_pks}
-        return [
-            context_values(row_id, row, self.now, known.get(context_stack_ref(row_id, row)))
-            for row_id, row in self.contexts
-        ]
+        # Never None: contexts holds rows with data (deletes are in context_deletes).
+        return cast(
+            list[dict[str, Any]],
+            [
+                context_values(row_id, row, self.now, known.get(context_stack_ref(row_id, row)))
+                for row_id, row in self.contexts
+            ],
+        )
 
     def context_values(self, row_id: RowId, row: Row) -> dict[str, Any]:
         """A context row's columns, its stack row id left for the engine to find."""

@@ -106,7 +106,7 @@ class OrmDatabase:
     def load_row_sync(self, row_id: RowId) -> Row:
         """One key, outside a unit of work."""
         kind = row_id[0]
-        values = MODELS[kind].objects.filter(**key_values(row_id)).values().first()
+        values = MODELS[kind]._default_manager.filter(**key_values(row_id)).values().first()
         stack_expires_at = None
         if kind == "context" and values is not None and values["stack_id"] is not None:
             stack = DialogStack.objects.filter(pk=values["stack_id"]).values("expires_at").first()
@@ -149,7 +149,7 @@ class OrmDatabase:
         where = Q()
         for row_id in row_ids:
             where |= Q(**key_values(row_id))
-        MODELS[kind].objects.filter(where).delete()
+        MODELS[kind]._default_manager.filter(where).delete()
 
     @staticmethod
     def _upsert(model: type[Model], rows: list[dict[str, Any]], name: str) -> dict[tuple, int]:
@@ -158,7 +158,7 @@ class OrmDatabase:
             return {}
         unique = [*KEY_FIELDS, name]
         update = [field for field in rows[0] if field not in unique]
-        created = model.objects.bulk_create(
+        created = model._default_manager.bulk_create(
             [model(**row) for row in rows],
             update_conflicts=True,
             unique_fields=unique,

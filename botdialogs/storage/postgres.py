@@ -195,8 +195,9 @@ class PostgresDatabase:
                 await self.rollback(transaction)
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
         if scope is not None:
+            fsm, stacks, contexts, chats = results
             transaction.rows, transaction.chats = scope_rows(
-                *results, now=timezone.now(), data_ttl=self.data_ttl
+                fsm, stacks, contexts, chats, now=timezone.now(), data_ttl=self.data_ttl
             )
         return transaction
 
