@@ -27,9 +27,14 @@ WEBHOOK_SECRET = "test-webhook-secret"
 BROKER_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL")
 
 
+#: The Redis database tests use when neither TEST_REDIS_URL nor REDIS_URL names one: apart
+#: from a site's usual database 0, so a test run never consumes or purges a site's tasks.
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
 def redis_url() -> str:
-    """The Redis of this run (CI gives REDIS_URL; the worker test always needs one)."""
-    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    """The Redis of this run: ``TEST_REDIS_URL``, else ``REDIS_URL``, else database 15."""
+    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_TEST_REDIS_URL
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from botdialogs.storage.isolation import LocalEventIsolation
 from botdialogs.storage.orm import OrmDatabase
 from tests.counter_bot import Failing
 from tests.fakes import RecordingSession, callback_update, message_update
+from tests.servers import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHAT = 5001
@@ -271,9 +272,8 @@ def test_old_button_gets_a_short_answer(counter_bot: Bot) -> None:
 def test_storage_is_a_setting_and_the_demo_bot_runs_on_each(
     settings: Any, backend: str, storage_type: type, isolation_type: type, recording_bot: Bot
 ) -> None:
-    import os
 
-    config = {"url": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"}
+    config = {"url": redis_url()}
     settings.BOTDIALOGS = {
         "BOTS": {"default": {"ROUTER": "project.bot.dialogs.build_router"}},
         "STORAGE": {"BACKEND": backend, "CONFIG": config if "Redis" in backend else {}},

@@ -7,7 +7,6 @@ async_to_sync, so DjangoStorage's queries run on the test's own connection and t
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,11 +19,12 @@ from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 from asgiref.sync import async_to_sync
 
 from botdialogs.storage import DjangoStorage
+from tests.servers import redis_url
 
 # Every storage runs inside the test's database transaction (only DjangoStorage uses it).
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+REDIS_URL = redis_url()
 KeyFactory = Callable[..., StorageKey]
 Case = Callable[[BaseStorage, KeyFactory], Awaitable[None]]
 
