@@ -25,7 +25,9 @@ from aiogram import Bot
 from aiogram.methods import EditMessageText
 from django.db import connections
 
+from botdialogs.background import bg_manager
 from botdialogs.engine import bots
+from botdialogs.storage import ActionClaim, claiming
 from tests.fakes import RecordingSession, callback_update, message_update
 from tests.pgproxy import Counts, RoundTripProxy
 
@@ -115,15 +117,25 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
                 await dispatcher.feed_raw_update(bot, callback_update(CHAT, data))
                 if number >= WARM_UP_PRESSES:
                     per_press.append(proxy.totals() - before)
+
+            pressed = [call.text for call in session.calls if isinstance(call, EditMessageText)]
+            # A background action: its id (the BackgroundAction row) commits with the state.
+            action = {"bot": "default", "action": "update", "chat_id": CHAT, "user_id": CHAT}
+            claim = ActionClaim(action_id="round-trips-action", action=action)
+            before = proxy.totals()
+            with claiming(claim):
+                await bg_manager("default", CHAT, CHAT, bot=bot).update({"count": 0})
+            per_action = proxy.totals() - before
             await bots.get_event_isolation().close()
             await bots.get_storage().close()
         finally:
             database["HOST"], database["PORT"] = real_server[0], str(real_server[1])
 
-    edits = [call.text for call in session.calls if isinstance(call, EditMessageText)]
-    assert edits[-1] == f"Count: {WARM_UP_PRESSES + PRESSES}"  # every press went through
+    assert pressed[-1] == f"Count: {WARM_UP_PRESSES + PRESSES}"  # every press went through
     round_trips = [counts.round_trips for counts in per_press]
     assert max(round_trips) <= MAX_ROUND_TRIPS, f"round trips per press: {round_trips}"
+    assert claim.fresh is True and session.texts()[-1] == "Count: 0"
+    assert per_action.round_trips <= MAX_ROUND_TRIPS, f"round trips per action: {per_action}"
     assert all(counts.statements > 0 for counts in per_press)  # the proxy did see them
     # Warm pools: a press reuses connections, it never opens one.
     assert sum(counts.connections for counts in per_press) == 0

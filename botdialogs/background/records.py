@@ -33,7 +33,11 @@ REJECTED = "rejected"
 
 
 def note_attempt(action: dict[str, Any], broadcast_id: int | None = None) -> bool:
-    """Record an attempt at ``action``; False when it is done or rejected already."""
+    """Record an attempt at ``action``; False when it is done or rejected already.
+
+    For broadcasts (which note every chat's attempt up front) and failed attempts; a
+    successful one is recorded by its claim, with the state.
+    """
     from botdialogs.models import BackgroundAction
 
     now = timezone.now()
@@ -74,7 +78,7 @@ def finish(action_id: str, status: str, error: str = "") -> None:
     records.update(status=status, error=error[:2000], finished_at=timezone.now())
 
 
-async def perform_claimed(action: dict[str, Any]) -> str:
+async def perform_claimed(action: dict[str, Any], claim: ActionClaim | None = None) -> str:
     """Perform ``action`` with its claim; PERFORMED, or DUPLICATE if it was done before.
 
     With a storage that has no unit of work (Redis, memory) the action is marked done
@@ -82,7 +86,7 @@ async def perform_claimed(action: dict[str, Any]) -> str:
     """
     from botdialogs.background.actions import perform
 
-    claim = ActionClaim(action_id=action["id"])
+    claim = claim or ActionClaim(action_id=action["id"], action=action)
     with claiming(claim):
         await perform(action)
     if claim.fresh is False:
@@ -99,13 +103,12 @@ def perform_recorded(action: Any) -> str:
     checked = _checked(action)
     if checked is None:
         return REJECTED
-    if not note_attempt(checked):
-        logger.info("Skipping %s: already performed", describe(checked))
-        return DUPLICATE
+    # No bookkeeping first: the claim records the attempt in the unit's first round trip.
+    claim = ActionClaim(action_id=checked["id"], action=checked)
     try:
-        outcome = call_async(perform_claimed, checked)
+        outcome = call_async(perform_claimed, checked, claim)
     except Exception as error:  # noqa: BLE001 - _failed raises again what may pass
-        return _failed(checked, error)
+        return _failed(checked, error, claim)
     _log_outcome(checked, outcome)
     return outcome
 
@@ -115,21 +118,22 @@ async def aperform_recorded(action: Any) -> str:
     checked = _checked(action)
     if checked is None:
         return REJECTED
-    if not await sync_to_async(note_attempt)(checked):
-        logger.info("Skipping %s: already performed", describe(checked))
-        return DUPLICATE
+    claim = ActionClaim(action_id=checked["id"], action=checked)
     try:
-        outcome = await perform_claimed(checked)
+        outcome = await perform_claimed(checked, claim)
     except Exception as error:  # noqa: BLE001 - _failed raises again what may pass
-        return await sync_to_async(_failed)(checked, error)
+        return await sync_to_async(_failed)(checked, error, claim)
     _log_outcome(checked, outcome)
     return outcome
 
 
-def _failed(action: dict[str, Any], error: Exception) -> str:
+def _failed(action: dict[str, Any], error: Exception, claim: ActionClaim) -> str:
     """Record a failed attempt; raise it again when another attempt may succeed."""
     from botdialogs.models import BackgroundAction
 
+    taken_with_a_bug = claim.fresh is True and not is_transient(error)
+    if not taken_with_a_bug and not note_attempt(action):
+        return DUPLICATE  # done or rejected by another attempt meanwhile
     if is_transient(error):
         finish(action["id"], BackgroundAction.Status.RETRY, repr(error))
         raise error
