@@ -237,11 +237,13 @@ class RoundTripSuite(Suite):
         }
         redis, peer = total["redis"], total["webhook-peer"]
         return [
-            f"One chat, {round_trips.WARM_UP_PRESSES} presses to warm up (pools, psycopg's "
-            f"prepared statements), then {self.run.load.round_trip_presses} presses counted one "
-            "after the other by counting proxies (tests/pgproxy.py) in front of PostgreSQL and "
-            "Redis. A round trip is a client->server flight after the server answered: "
-            "connection setup, locks and BEGIN/COMMIT count.",
+            f"One chat, {round_trips.WARM_UP_PRESSES} presses to warm up (pools), then "
+            f"{self.run.load.round_trip_presses} presses counted one after the other by "
+            "counting proxies (tests/pgproxy.py) in front of PostgreSQL and Redis. A round trip "
+            "is a client->server flight after the server answered: connection setup, locks and "
+            "BEGIN/COMMIT count. Statements are protocol messages (Query, Execute): botdialogs "
+            "sends each round trip as one query string (round trip 1: BEGIN, the lock, the "
+            "claim and four SELECTs; round trip 2: the writes and COMMIT).",
             "",
             *table(
                 [
