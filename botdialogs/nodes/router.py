@@ -9,9 +9,9 @@ raises, the unit of work drops its changes: the user stays where they were.
 from __future__ import annotations
 
 import contextvars
-from contextlib import suppress
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Generic
 
