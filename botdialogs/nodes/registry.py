@@ -65,6 +65,6 @@ class NodeRegistry:
         except KeyError:
             raise UnknownNode(f"{node_class.__qualname__} is not registered") from None
 
-    def keys(self) -> list[str]:
+    def node_keys(self) -> list[str]:
         """Every registered key, sorted (the admin's choices)."""
         return sorted(self._classes)
