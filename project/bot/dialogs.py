@@ -189,10 +189,11 @@ def build_router() -> Router:
     """A new Router with the demo bot's dialogs (a new one each call: Routers attach once)."""
     router = Router(name="demo")
     router.message.register(on_start, CommandStart())
-    router.include_routers(main_menu(), food_order(), counter(), order_status())
     from project.bot.nodes import build_router as build_nodes_router
 
+    # Node buttons first: a dialog open below takes every press it sees, its own or not.
     router.include_router(build_nodes_router())
+    router.include_routers(main_menu(), food_order(), counter(), order_status())
     # Any other text outside a dialog opens the menu; dialogs see messages first.
     fallback = Router(name="demo-fallback")
     fallback.message.register(on_start, F.text)
