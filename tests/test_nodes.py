@@ -245,3 +245,18 @@ def test_admin_searches_by_user_filters_by_node_and_moves_users(admin_client: Cl
     )
     second.refresh_from_db()
     assert (second.node_key, second.data) == ("shopping", {"items": []})
+
+
+async def test_feed_runs_a_step_for_an_event_that_is_not_an_update(
+    storage: DjangoStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook a timer (part 8) uses: a step in the user's unit of work, outside updates."""
+    from botdialogs.nodes import router as nodes_router
+
+    monkeypatch.setattr(nodes_router, "get_bot", lambda name: BOT)
+    monkeypatch.setattr(nodes_router, "get_storage", lambda: storage)
+    await step(storage, 10, "tea")
+    await nodes.feed("default", 10, 10, "reminder")
+    row = await stored(10)
+    assert row is not None and row.data == {"items": ["tea", "reminder"]}
+    assert BOT.sent[-1] == (10, "2 item(s)")

@@ -20,8 +20,26 @@ from pydantic import ValidationError
 
 from botdialogs.admin.big_tables import BotListFilter, JSONObjectField, pretty_json
 from botdialogs.admin.repair import chat_scope_of, chat_scopes_of, chat_write
+from botdialogs.conf import get_settings
+from botdialogs.engine.bots import load_router
 from botdialogs.models import NodeState
-from botdialogs.nodes import UnknownNode, routers
+from botdialogs.nodes import Nodes, UnknownNode
+from botdialogs.nodes import routers as created_routers
+
+_loaded: set[str] = set()
+
+
+def routers() -> dict[str, Nodes[Any, Any, Any]]:
+    """The Nodes routers of the site's bots, by name.
+
+    A web process may not have handled an update yet: building each bot's router once makes
+    its Nodes routers known here (the Router built is not attached to anything).
+    """
+    for name in get_settings().bots:
+        if name not in _loaded:
+            load_router(name)
+            _loaded.add(name)
+    return created_routers()
 
 
 def node_choices() -> list[tuple[str, str]]:
