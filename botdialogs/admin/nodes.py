@@ -18,7 +18,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from pydantic import ValidationError
 
-from botdialogs.admin.big_tables import BotListFilter, JSONObjectField, pretty_json
+from botdialogs.admin.big_tables import (
+    BotListFilter,
+    JSONObjectField,
+    NulSafeAdminMixin,
+    pretty_json,
+)
 from botdialogs.admin.repair import chat_scope_of, chat_scopes_of, chat_write
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import load_router
@@ -110,7 +115,7 @@ class NodeListFilter(admin.SimpleListFilter):
 
 
 @admin.register(NodeState)
-class NodeStateAdmin(admin.ModelAdmin):
+class NodeStateAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """Node state: search by user, filter by bot and node, edit data with validation."""
 
     form = NodeStateForm
