@@ -260,3 +260,28 @@ async def test_feed_runs_a_step_for_an_event_that_is_not_an_update(
     row = await stored(10)
     assert row is not None and row.data == {"items": ["tea", "reminder"]}
     assert BOT.sent[-1] == (10, "2 item(s)")
+
+
+def test_site_code_moves_a_user_inline_after_commit_only(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """BACKGROUND "inline" (the embedded default): the move runs in this process once the
+    transaction commits; a rolled-back one sends nothing. (Celery: tests/test_nodes_webhook.py.)"""
+    from django.db import transaction
+
+    from botdialogs.nodes import router as nodes_router
+    from project.bot.nodes import Cart, ChoosingFood, food_nodes
+
+    settings.BOTDIALOGS = {**settings.BOTDIALOGS, "BACKGROUND": "inline"}
+    bot = FakeBot()
+    monkeypatch.setattr(nodes_router, "get_bot", lambda name: bot)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        food_nodes.user(11).to(ChoosingFood(Cart(items={"soup": 1})))
+        raise RuntimeError("rolled back")
+    assert not NodeState.objects.filter(user_id=11).exists() and bot.sent == []
+    with transaction.atomic():
+        food_nodes.user(11).to(ChoosingFood(Cart(items={"tea": 2})))
+        assert bot.sent == []  # not before the commit
+    row = NodeState.objects.get(user_id=11)
+    assert (row.router, row.node_key, row.data) == ("food", "food.cart", {"items": {"tea": 2}})
+    assert bot.sent == [(11, "Add something to your cart:\n2 x Tea")]
