@@ -151,6 +151,19 @@ async def test_data_that_no_longer_validates_goes_back_to_the_start(
     assert "invalid data" in caplog.text
 
 
+async def test_data_saved_under_another_schema_version_goes_back_to_the_start(
+    storage: DjangoStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    await step(storage, 12, "tea")
+    await NodeState.objects.filter(user_id=12).aupdate(schema_version=2)
+    with caplog.at_level(logging.WARNING, logger="botdialogs.nodes"):
+        await step(storage, 12, "soup")
+    row = await stored(12)
+    assert row is not None and (row.node_key, row.schema_version) == ("start", 1)
+    assert BOT.sent[-2:] == [(12, nodes.recovery_text), (12, "welcome")]
+    assert "stale schema" in caplog.text and "schema version 2" in caplog.text
+
+
 async def test_a_failing_step_keeps_the_user_where_they_were(storage: DjangoStorage) -> None:
     await step(storage, 5, "tea")
     with pytest.raises(RuntimeError, match="a handler bug"):

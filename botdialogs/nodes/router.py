@@ -42,6 +42,10 @@ _dialog_manager: contextvars.ContextVar[DialogManager | None] = contextvars.Cont
 )
 
 
+class StaleSchema(BotDialogsError):
+    """Node data saved under another ``schema_version`` of its node class."""
+
+
 class NodesNotConfigured(BotDialogsError):
     """Nodes need DjangoStorage and its unit of work (botdialogs' default storage)."""
 
@@ -191,7 +195,7 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         else:
             try:
                 node = self._restore(row)
-            except (UnknownNode, ValidationError) as error:
+            except (UnknownNode, StaleSchema, ValidationError) as error:
                 await self._recover(unit, row_id, row, bot, key, user_id, error)
                 return
         following = await node.on_event(user_id, event, ctx)
@@ -202,6 +206,14 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
     def _restore(self, row: Row) -> AnyNode:
         assert row.state is not None
         node_class = self.registry.get(row.state)
+        version = row.data.get(NODE_VERSION) or 1
+        if version != node_class.schema_version:
+            # Saved under another model: even data that happens to validate may mean
+            # something else now (a unit changed, a field reused).
+            raise StaleSchema(
+                f"saved with schema version {version}, {node_class.__qualname__} is at "
+                f"{node_class.schema_version}"
+            )
         return node_class.restore(row.data.get(NODE_DATA) or {})
 
     async def _recover(
@@ -217,6 +229,8 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         # Like a stale dialog state: tell the user, log it, and start over (never raise
         # forever on every later event).
         reason = "unknown node" if isinstance(error, UnknownNode) else "invalid data"
+        if isinstance(error, StaleSchema):
+            reason = "stale schema"
         logger.warning(
             "Node state of user %s in chat %s (router %r, node %r): %s, back to the start node: %s",
             key.user_id,
