@@ -11,7 +11,11 @@ Rows (``ROWS``):
   locks), DjangoStorage on PostgreSQL and on SQLite;
 - ``dropin-pg``: ``DjangoStorage()`` dropped into a plain aiogram ``Dispatcher`` with
   ``setup_dialogs``, as a user of plain aiogram would (aiogram's own FSM middleware; the
-  storage's ``create_isolation()`` when it has one, else aiogram's default isolation).
+  storage's ``create_isolation()`` when it has one, else aiogram's default isolation);
+- ``nodes``: the counter as botdialogs nodes (bench/nodes_counter.py) on botdialogs'
+  Dispatcher and DjangoStorage on PostgreSQL (chat lock, one transaction per step), and in the
+  same process the same flow through a botnodes-style router on one Redis hash with HGET/HSET
+  and no lock (bench/botnodes_peer.py); prints both and ``ratio`` (ours / theirs).
 
 One measurement per process (the runner starts ``python -m bench.engine --row NAME``): each
 row gets a fresh interpreter, its own database settings and no leftovers of another row.
@@ -42,6 +46,11 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "dropin-pg": (
         "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
         "create_isolation() if it has one, else aiogram's default (none)",
+        "postgresql",
+    ),
+    "nodes": (
+        "node steps/s: botdialogs nodes on DjangoStorage (PostgreSQL) vs a botnodes-style "
+        "Redis HGET/HSET router, same process, same flow",
         "postgresql",
     ),
 }
@@ -75,7 +84,9 @@ def storage_setting(row: str) -> dict[str, Any]:
     return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}}
 
 
-def use_counter_bot(storage: dict[str, Any]) -> None:
+def use_counter_bot(
+    storage: dict[str, Any], router: str = "tests.counter_bot.build_router"
+) -> None:
     """Make bot "default" the counter bot on ``storage`` and forget cached Dispatchers."""
     from django.conf import settings
 
@@ -83,7 +94,7 @@ def use_counter_bot(storage: dict[str, Any]) -> None:
     from botdialogs.engine import bots
 
     settings.BOTDIALOGS = {
-        "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}},
+        "BOTS": {"default": {"ROUTER": router}},
         "STORAGE": storage,
     }
     conf.get_settings.cache_clear()
@@ -183,6 +194,8 @@ async def measure(row: str, chats: int, presses: int, first_chat: int) -> dict[s
     """One measurement of ``row`` in this process (Django is set up)."""
     from botdialogs.engine import bots
 
+    if row == "nodes":
+        return await measure_nodes(chats, presses, first_chat)
     if row == "dropin-pg":
         use_counter_bot(storage_setting(row))
         dispatcher = dropin_dispatcher()
@@ -193,6 +206,34 @@ async def measure(row: str, chats: int, presses: int, first_chat: int) -> dict[s
         return await run_counter(dispatcher, chats, presses, first_chat)
     finally:
         await close_dispatcher(dispatcher)
+
+
+async def measure_nodes(chats: int, presses: int, first_chat: int) -> dict[str, float]:
+    """The "nodes" row: ours, then the botnodes-style peer, in this process; and the ratio."""
+    from redis.asyncio import Redis
+
+    from bench.botnodes_peer import HASH, peer_dispatcher
+    from botdialogs.engine import bots
+
+    use_counter_bot(storage_setting("nodes"), "bench.nodes_counter.build_router")
+    dispatcher = bots.get_dispatcher("default")
+    try:
+        ours = await run_counter(dispatcher, chats, presses, first_chat)
+    finally:
+        await close_dispatcher(dispatcher)
+    redis = Redis.from_url(redis_url())
+    try:
+        await redis.delete(HASH)
+        theirs = await run_counter(peer_dispatcher(redis), chats, presses, first_chat)
+        await redis.delete(HASH)
+    finally:
+        await redis.aclose()
+    return {
+        **ours,
+        "peer_updates_per_s": theirs["updates_per_s"],
+        "peer_cpu_ms_per_update": theirs["cpu_ms_per_update"],
+        "ratio": ours["updates_per_s"] / theirs["updates_per_s"],
+    }
 
 
 def main() -> None:

@@ -329,3 +329,47 @@ class BackgroundAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} for chat {self.chat_id}: {self.status}"
+
+
+# -- nodes (botdialogs.nodes) ---------------------------------------------------------------
+class NodeState(ChatKeyFields):
+    """Where one user is in a nodes router: the node's stable key and its typed data.
+
+    Written in the same unit of work (and transaction) as the update that moved the user.
+    """
+
+    router = models.CharField(
+        max_length=64,
+        default="nodes",
+        help_text="Name of the Nodes router (one bot may have several).",
+    )
+    node_key = models.CharField(
+        "node", max_length=128, help_text="The registry key of the node (never a class path)."
+    )
+    data = models.JSONField(default=dict, blank=True, help_text="The node's pydantic data as JSON.")
+    schema_version = models.PositiveIntegerField(
+        "schema version", default=1, help_text="The node class's data schema version when saved."
+    )
+
+    class Meta:
+        verbose_name = "node state"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bot_id",
+                    "chat_id",
+                    "user_id",
+                    "thread_id",
+                    "business_connection_id",
+                    "router",
+                ],
+                name="botdialogs_node_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], name="botdialogs_node_by_user"),
+            models.Index(fields=["bot_id", "node_key"], name="botdialogs_node_by_node"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.router}: user {self.user_id} in chat {self.chat_id} at {self.node_key}"

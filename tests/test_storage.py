@@ -110,9 +110,9 @@ def test_one_read_and_one_write_per_update(counter_bot: Bot) -> None:
 
     statements, round_trips = count_statements(storage, lambda: feed(counter_bot, press))
 
-    # Reads: FSM records, stacks, contexts and chat rows of this chat. Writes: only the
-    # changed context; the stack and the chat did not change.
-    assert len(statements) == 4 + 1, statements
+    # Reads: FSM records, stacks, contexts, node states and chat rows of this chat. Writes:
+    # only the changed context; the stack and the chat did not change.
+    assert len(statements) == 5 + 1, statements
     if connection.vendor == "postgresql":
         # Lock and reads; write, COMMIT and unlock (tests/test_round_trips.py counts them at
         # the server).
@@ -349,7 +349,7 @@ def test_drop_in_dispatcher_gets_one_transaction_per_update(recording_bot: Bot) 
     press = button(CHAT, "inc")
     statements, round_trips = count_statements(storage, lambda: feed_plain(press))
 
-    assert len(statements) == 4 + 1, statements
+    assert len(statements) == 5 + 1, statements  # five reads (with node states), one write
     if connection.vendor == "postgresql":
         assert round_trips == 2
     assert DialogContext.objects.get(chat_id=CHAT).dialog_data == {"count": 1}

@@ -6,6 +6,6 @@ repairs under the chat lock (:mod:`.repair`). May import everything below it (ba
 engine, storage, core); nothing imports it but Django's admin autodiscovery.
 """
 
-from botdialogs.admin import background, storage
+from botdialogs.admin import background, nodes, storage
 
-__all__ = ["background", "storage"]
+__all__ = ["background", "nodes", "storage"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Dispatcher
@@ -38,8 +39,14 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "switch_to": ("state", "show_mode"),
     "update": ("data", "show_mode"),
     "done": ("result", "show_mode"),
+    # botdialogs.nodes: move a user to a node (performed by the router registered by name).
+    "node": ("router", "node", "data"),
 }
 TARGET_FIELDS = ("bot", "user_id", "chat_id", "stack_id", "thread_id", "business_connection_id")
+#: Nodes routers by name, each with the coroutine that moves a user (botdialogs.nodes
+#: registers them; background never imports nodes, which sits above it).
+NodeMover = Callable[[dict[str, Any]], Awaitable[None]]
+_node_movers: dict[str, NodeMover] = {}
 _states_cache: weakref.WeakKeyDictionary[Dispatcher, dict[str, State]] = weakref.WeakKeyDictionary()
 
 
@@ -201,8 +208,22 @@ def validate_action(raw: Any) -> dict[str, Any]:
         action["mode"] = _enum_value(StartMode, raw.get("mode"), "mode") or StartMode.NORMAL.value
     if "result" in PARAMETERS[kind]:
         action["result"] = _json(raw.get("result"), "result")
+    if kind == "node":
+        for field in ("router", "node"):
+            if not isinstance(raw.get(field), str) or not raw[field]:
+                raise BadBackgroundAction(f"node needs {field} as a non-empty string")
+            action[field] = raw[field]
+        action["data"] = _json(raw.get("data") or {}, "data")
+        if not isinstance(action["data"], dict):
+            raise BadBackgroundAction("node data must be a dict (the node's data as JSON)")
+        return action
     action["show_mode"] = _enum_value(ShowMode, raw.get("show_mode"), "show_mode")
     return action
+
+
+def register_node_router(name: str, mover: NodeMover) -> None:
+    """Let "node" actions for the Nodes router ``name`` be performed by ``mover``."""
+    _node_movers[name] = mover
 
 
 def describe(action: dict[str, Any]) -> str:
@@ -225,6 +246,9 @@ async def perform(action: dict[str, Any]) -> None:
     from botdialogs.background.manager import bg_manager
 
     action = validate_action(action)
+    if action["action"] == "node":
+        await _move_to_node(action)
+        return
     manager = bg_manager(
         action["bot"],
         action["user_id"],
@@ -250,3 +274,15 @@ async def perform(action: dict[str, Any]) -> None:
         await manager.update(action["data"], show_mode=show_mode)
     else:
         await manager.done(action["result"], show_mode=show_mode)
+
+
+async def _move_to_node(action: dict[str, Any]) -> None:
+    from botdialogs.engine.bots import get_dispatcher
+
+    # Loading the bot's router builds its Nodes routers, which register their movers.
+    get_dispatcher(action["bot"])
+    mover = _node_movers.get(action["router"])
+    if mover is None:
+        raise BadBackgroundAction(f"No Nodes router named {action['router']!r} in this process")
+    logger.debug("Performing %s", describe(action))
+    await mover(action)

@@ -21,6 +21,7 @@ from botdialogs.storage.rows import (
     context_stack_ref,
     context_values,
     fsm_values,
+    node_values,
     stack_values,
 )
 
@@ -82,6 +83,8 @@ class WritePlan:
     contexts: list[tuple[RowId, Row]] = field(default_factory=list)
     context_deletes: list[RowId] = field(default_factory=list)
     chats: list[dict[str, Any]] = field(default_factory=list)
+    node_upserts: list[dict[str, Any]] = field(default_factory=list)
+    node_deletes: list[RowId] = field(default_factory=list)
     known_stacks: dict[tuple, int] = field(default_factory=dict)
     link_contexts: bool = False
 
@@ -112,6 +115,12 @@ class WritePlan:
                     plan.fsm_upserts.append(values)
                 else:
                     plan.fsm_deletes.append(row_id)
+            elif kind == "node":
+                values = node_values(row_id, row, now)
+                if values:
+                    plan.node_upserts.append(values)
+                else:
+                    plan.node_deletes.append(row_id)
             elif kind == "stack":
                 values = stack_values(row_id, row, now, data_ttl)
                 if values:

@@ -16,7 +16,7 @@ from django.db import transaction as db_transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
-from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
 from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
@@ -34,6 +34,7 @@ MODELS: dict[str, type[Model]] = {
     "fsm": FsmRecord,
     "stack": DialogStack,
     "context": DialogContext,
+    "node": NodeState,
 }
 
 
@@ -88,7 +89,7 @@ class OrmDatabase:
 
     # -- reads ------------------------------------------------------------------------------
     def load_scope_sync(self, scope: ChatScope) -> LoadedScope:
-        """Every row stored for one chat: four queries on Django's connection."""
+        """Every row stored for one chat: five queries on Django's connection."""
         bot_id, chat_id, thread_id, bcid = scope
         where = Q(bot_id=bot_id, chat_id=chat_id, thread_id=thread_id, business_connection_id=bcid)
         chats = TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id).values(
@@ -101,6 +102,7 @@ class OrmDatabase:
             chats,
             timezone.now(),
             self.data_ttl,
+            NodeState.objects.filter(where).values(),
         )
 
     def load_row_sync(self, row_id: RowId) -> Row:
@@ -134,6 +136,8 @@ class OrmDatabase:
                     intent_id__in=intents,
                     stack__isnull=True,
                 ).update(stack_id=pk)
+            self._delete("node", plan.node_deletes)
+            self._upsert(NodeState, plan.node_upserts, "router")
             if plan.chats:
                 TelegramChat.objects.bulk_create(
                     [TelegramChat(**chat) for chat in plan.chats],

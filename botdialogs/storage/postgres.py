@@ -1,7 +1,7 @@
 """The PostgreSQL engine of DjangoStorage: two round trips per update on one connection.
 
 Round trip 1 is one query string: ``BEGIN``, the chat's transaction-scoped advisory lock,
-the claim (update id, action id) and the four SELECTs of the chat's rows. Round trip 2 is
+the claim (update id, action id) and the five SELECTs of the chat's rows. Round trip 2 is
 another: the writes, then ``COMMIT``, which also releases the lock. Each is one simple-query
 message, so it is one round trip whatever the driver or a pooler in between does; values
 are bound by psycopg on the client (no prepared statements), so PgBouncer in transaction
@@ -23,7 +23,7 @@ import psycopg
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
+from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
 from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.connections import LoopPool, scope_lock_key
 from botdialogs.storage.database import Transaction, WritePlan
@@ -45,6 +45,7 @@ TABLES = {
     "stack": DialogStack._meta.db_table,
     "context": DialogContext._meta.db_table,
     "chat": TelegramChat._meta.db_table,
+    "node": NodeState._meta.db_table,
 }
 JSON_COLUMNS = frozenset(
     {"data", "intents", "extra", "start_data", "dialog_data", "widget_data", "access_settings"}
@@ -53,7 +54,8 @@ SCOPE_WHERE = "bot_id = %s AND chat_id = %s AND thread_id = %s AND business_conn
 KEY_WHERE = " AND ".join(f"{name} = %s" for name in KEY_FIELDS)
 # The reads of round trip 1, built once.
 SELECT_SCOPE = tuple(
-    f"SELECT * FROM {TABLES[kind]} WHERE {SCOPE_WHERE}" for kind in ("fsm", "stack", "context")
+    f"SELECT * FROM {TABLES[kind]} WHERE {SCOPE_WHERE}"
+    for kind in ("fsm", "stack", "context", "node")
 )
 SELECT_CHATS = (
     f"SELECT bot_id, chat_id, user_id, is_blocked, last_seen, {', '.join(CHAT_FIELDS)} "
@@ -133,6 +135,8 @@ def plan_statements(plan: WritePlan) -> tuple[list[str], list[Any]]:
                 statements.append(LINK_SQL)
                 key = [stack[name] for name in KEY_FIELDS]
                 params.extend([*key, stack["stack_id"], *key, stack["intents"]])
+    delete("node", plan.node_deletes)
+    upsert("node", plan.node_upserts)
     if plan.chats:
         chats = [{**chat, "first_seen": plan.now, "last_seen": plan.now} for chat in plan.chats]
         upsert("chat", chats, keep=("first_seen",))
@@ -179,7 +183,7 @@ class PostgresDatabase:
             params.extend(claim_params)
         if scope is not None:
             statements.extend((*SELECT_SCOPE, SELECT_CHATS))
-            params.extend((*scope, *scope, *scope, *scope[:2]))
+            params.extend((*scope, *scope, *scope, *scope, *scope[:2]))
         connection, cursor = await self.pool.run("; ".join(statements), params)
         try:
             results = await _results(cursor)
@@ -195,9 +199,9 @@ class PostgresDatabase:
                 await self.rollback(transaction)
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
         if scope is not None:
-            fsm, stacks, contexts, chats = results
+            fsm, stacks, contexts, nodes, chats = results
             transaction.rows, transaction.chats = scope_rows(
-                fsm, stacks, contexts, chats, now=timezone.now(), data_ttl=self.data_ttl
+                fsm, stacks, contexts, chats, timezone.now(), self.data_ttl, nodes
             )
         return transaction
 

@@ -34,7 +34,7 @@ ABSENT = "_absent"
 # The stack row's copy of its top context's state rides in the data under this name.
 TOP_STATE = "_top_state"
 KEY_FIELDS = ("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id")
-NAME_FIELD = {"fsm": "destiny", "stack": "stack_id", "context": "intent_id"}
+NAME_FIELD = {"fsm": "destiny", "stack": "stack_id", "context": "intent_id", "node": "router"}
 CHAT_FIELDS = ("chat_type", "title", "username", "first_name", "last_name", "language_code")
 
 ChatScope = tuple[int, int, int, str]  # bot_id, chat_id, thread_id, business_connection_id
@@ -255,6 +255,31 @@ def context_values(row_id_: RowId, row: Row, now: datetime, stack_pk: int | None
     }
 
 
+# -- node state (botdialogs.nodes) -----------------------------------------------------------
+# A node row's Row: state is the node key, data holds the node's data and its schema version.
+NODE_DATA = "data"
+NODE_VERSION = "version"
+
+
+def node_row(values: Mapping[str, Any]) -> Row:
+    """A NodeState's columns as a Row (state: the node key)."""
+    data = {NODE_DATA: values["data"], NODE_VERSION: values["schema_version"]}
+    return Row(state=values["node_key"], data=data, pk=values["id"])
+
+
+def node_values(row_id_: RowId, row: Row, now: datetime) -> dict[str, Any] | None:
+    """NodeState columns for a Row, or None when the node state is to be deleted."""
+    if row.state is None:
+        return None
+    return {
+        **key_values(row_id_),
+        "node_key": row.state,
+        "data": row.data.get(NODE_DATA) or {},
+        "schema_version": int(row.data.get(NODE_VERSION) or 1),
+        "updated_at": now,
+    }
+
+
 # -- chats ----------------------------------------------------------------------------------
 def chat_changed(
     known: Mapping[str, Any] | None, seen: Mapping[str, Any], refresh_before: datetime
@@ -275,6 +300,7 @@ def scope_rows(
     chats: Iterable[Mapping[str, Any]],
     now: datetime,
     data_ttl: timedelta | None,
+    nodes: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[dict[RowId, Row], dict[ChatIdent, dict[str, Any]]]:
     """One chat's table rows as the storage sees them: live rows by id, chat rows by ident.
 
@@ -291,6 +317,8 @@ def scope_rows(
     for values in contexts:
         if context_alive(values, live, now, data_ttl):
             rows[row_id_of("context", values)] = context_row(values)
+    for values in nodes:
+        rows[row_id_of("node", values)] = node_row(values)
     known = {(c["bot_id"], c["chat_id"], c["user_id"]): dict(c) for c in chats}
     return rows, known
 
@@ -310,6 +338,8 @@ def single_row(
         return Row()
     if kind == "fsm":
         return fsm_row(values, now)
+    if kind == "node":
+        return node_row(values)
     if kind == "stack":
         return stack_row(values) if stack_alive(values, now) else Row()
     live = set()

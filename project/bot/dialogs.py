@@ -23,11 +23,22 @@ async def menu_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str,
     return {"name": name or "there"}
 
 
+async def on_order_nodes(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """Hand the user from the menu dialog to the nodes-style food order (same unit of work)."""
+    from project.bot.nodes import Hungry, food_nodes
+
+    chat_id = callback.message.chat.id if callback.message else callback.from_user.id
+    user = food_nodes.user(callback.from_user.id, chat_id=chat_id, bot=_bot_name(manager))
+    await manager.done()
+    await user.ato(Hungry())
+
+
 def main_menu() -> Dialog:
     return Dialog(
         Window(
             Format("Hello, {name}! What would you like to do?"),
             Start(Const("Order food"), id="order", state=FoodOrder.hungry),
+            Button(Const("Order food (nodes)"), id="order_nodes", on_click=on_order_nodes),
             Row(
                 Start(Const("Counter"), id="counter", state=Counter.main),
                 Start(Const("My orders"), id="orders", state=OrderStatus.orders),
@@ -178,6 +189,10 @@ def build_router() -> Router:
     """A new Router with the demo bot's dialogs (a new one each call: Routers attach once)."""
     router = Router(name="demo")
     router.message.register(on_start, CommandStart())
+    from project.bot.nodes import build_router as build_nodes_router
+
+    # Node buttons first: a dialog open below takes every press it sees, its own or not.
+    router.include_router(build_nodes_router())
     router.include_routers(main_menu(), food_order(), counter(), order_status())
     # Any other text outside a dialog opens the menu; dialogs see messages first.
     fallback = Router(name="demo-fallback")
