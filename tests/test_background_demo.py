@@ -73,7 +73,7 @@ def test_main_menu_has_counter_and_orders(session: RecordingSession) -> None:
     feed("/start")
     markup = session.calls[-1].reply_markup
     labels = [button.text for row in markup.inline_keyboard for button in row]
-    assert labels == ["Order food", "Counter", "My orders"]
+    assert labels == ["Order food", "Order food (nodes)", "Counter", "My orders"]
 
 
 def test_counter_ticks_to_ten_from_a_celery_worker(
