@@ -380,7 +380,9 @@ class DialogTimer(models.Model):
                 name="botdialogs_timer_due",
                 condition=models.Q(status="pending"),
             ),
+            # The admin's search by chat or user.
             models.Index(fields=["chat_id"], name="botdialogs_timer_by_chat"),
+            models.Index(fields=["user_id"], name="botdialogs_timer_by_user"),
             models.Index(fields=["status", "-due_at"], name="botdialogs_timer_by_status"),
         ]
         constraints = [

@@ -255,3 +255,25 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     with pytest.raises(timers.BadTimer, match=message):
         timers.schedule(bot, CHAT, CHAT, action, **kwargs)
     assert not DialogTimer.objects.exists()
+
+
+# -- admin --------------------------------------------------------------------------------------
+
+
+def test_admin_lists_searches_cancels_and_fires_now(
+    session: RecordingSession, admin_client: Any
+) -> None:
+    later = update_timer(1, after=3600)
+    other = update_timer(2, after=3600)
+    url = "/admin/botdialogs/dialogtimer/"
+    page = admin_client.get(url, {"q": str(CHAT), "status__exact": "pending"})
+    assert page.status_code == 200
+    assert later in page.content.decode() and "update" in page.content.decode()
+    assert admin_client.get(url, {"q": "someone"}).context["cl"].result_count == 0
+    detail = admin_client.get(f"{url}{later}/change/")
+    assert detail.status_code == 200 and "&quot;n&quot;: 1" in detail.content.decode()
+
+    admin_client.post(url, {"action": "fire_now", "_selected_action": [later]})
+    assert DialogTimer.objects.get(id=later).due_at <= timezone.now()
+    admin_client.post(url, {"action": "cancel_timers", "_selected_action": [other]})
+    assert DialogTimer.objects.get(id=other).status == "cancelled"
