@@ -266,7 +266,7 @@ def test_admin_lists_searches_cancels_and_fires_now(
     later = update_timer(1, after=3600)
     other = update_timer(2, after=3600)
     url = "/admin/botdialogs/dialogtimer/"
-    page = admin_client.get(url, {"q": str(CHAT), "status__exact": "pending"})
+    page = admin_client.get(url, {"q": str(CHAT), "status__exact": "pending", "bot": "default"})
     assert page.status_code == 200
     assert later in page.content.decode() and "update" in page.content.decode()
     assert admin_client.get(url, {"q": "someone"}).context["cl"].result_count == 0

@@ -17,6 +17,21 @@ from botdialogs.admin.big_tables import (
 from botdialogs.models import DialogTimer
 
 
+class BotNameListFilter(admin.SimpleListFilter):
+    """The bots of ``BOTDIALOGS['BOTS']`` by name (no DISTINCT over a big table)."""
+
+    title = "bot"
+    parameter_name = "bot"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        from botdialogs.conf import get_settings
+
+        return [(name, name) for name in get_settings().bots]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(bot_name=self.value()) if self.value() else queryset
+
+
 @admin.register(DialogTimer)
 class DialogTimerAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """Timers by due time; search by user or chat id; the action shown as JSON."""
@@ -32,7 +47,7 @@ class DialogTimerAdmin(NulSafeAdminMixin, admin.ModelAdmin):
         "status",
         "attempts",
     )
-    list_filter = ("status", "bot_name")
+    list_filter = ("status", BotNameListFilter)
     search_fields = ("=user_id", "=chat_id")  # shows the box; get_search_results does the work
     ordering = ("-due_at",)
     # Big tables: a capped count, no full count, and no sort the indexes do not serve.
