@@ -153,8 +153,9 @@ CELERY_BEAT_SCHEDULE = {
     "botdialogs-timers": {
         "task": "botdialogs.fire_due_timers",
         "schedule": 1.0,
-        # A tick no worker took within a few seconds is dropped: the next one does its work.
-        "options": {"expires": 5},
+        # A tick no worker took within 5 s is dropped: the next one does its work (the key is
+        # django-celery-beat's; it becomes the message's "expires").
+        "options": {"expire_seconds": 5},
     },
 }
 

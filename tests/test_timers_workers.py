@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import connection
+from django_celery_beat.models import PeriodicTask
 
 from botdialogs import timers
 from botdialogs.models import DialogTimer
@@ -98,6 +99,9 @@ def test_racing_workers_and_beats_fire_each_due_timer_exactly_once(
     wait_until(all_fired, timeout=TIMEOUT)
 
     assert DialogTimer.objects.filter(status="fired").count() == 4 * len(users)
+    # Beat's DatabaseScheduler keeps the periodic jobs where the admin edits them.
+    periodic = dict(PeriodicTask.objects.values_list("name", "expire_seconds"))
+    assert periodic["botdialogs-timers"] == 5 and "botdialogs-cleanup" in periodic
     for user, chat in chats.items():
         wait_until(lambda chat=chat, user=user: bot_message_count(chat) >= before[user] + 4)
         assert bot_message_count(chat) == before[user] + 4, user
