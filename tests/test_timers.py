@@ -277,3 +277,12 @@ def test_admin_lists_searches_cancels_and_fires_now(
     assert DialogTimer.objects.get(id=later).due_at <= timezone.now()
     admin_client.post(url, {"action": "cancel_timers", "_selected_action": [other]})
     assert DialogTimer.objects.get(id=other).status == "cancelled"
+
+
+def test_cancel_needs_an_id_or_a_full_key(session: RecordingSession) -> None:
+    with pytest.raises(timers.BadTimer, match="Cancel by"):
+        timers.cancel()
+    with pytest.raises(timers.BadTimer, match="Cancel by"):
+        timers.cancel("abc", key="k")
+    with pytest.raises(timers.BadTimer, match="Cancel by"):
+        timers.cancel(bot="default", key="k")

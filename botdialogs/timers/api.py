@@ -168,34 +168,35 @@ def _pending_by_key(bot: str, chat_id: int, key: str) -> Any:
 
 def _cancel_target(
     timer_id: str | None, bot: str | None, chat_id: int | None, key: str | None
-) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE clause (without status) that picks the timer(s) to cancel."""
+) -> dict[str, Any]:
+    """The columns (and values) that pick the timer(s) to cancel, status aside."""
     if timer_id is not None and (bot, chat_id, key) == (None, None, None):
         if not isinstance(timer_id, str):
             raise BadTimer(f"timer_id must be a string, not {timer_id!r}")
-        return "id = %s", (timer_id,)
+        return {"id": timer_id}
     if timer_id is None and None not in (bot, chat_id, key):
-        return "bot_name = %s AND chat_id = %s AND key = %s", (bot, chat_id, key)
+        return {"bot_name": bot, "chat_id": chat_id, "key": key}
     raise BadTimer("Cancel by timer_id, or by bot, chat_id and key")
 
 
-def _cancel_sync(where: tuple[str, tuple[Any, ...]]) -> int:
+def _cancel_sync(target: dict[str, Any]) -> int:
     from botdialogs.models import DialogTimer
 
-    names = [part.split(" = ")[0] for part in where[0].split(" AND ")]
-    lookup = dict(zip(names, where[1], strict=True))
-    return DialogTimer.objects.filter(status=DialogTimer.Status.PENDING, **lookup).update(
+    return DialogTimer.objects.filter(status=DialogTimer.Status.PENDING, **target).update(
         status=DialogTimer.Status.CANCELLED, finished_at=timezone.now(), last_error=""
     )
 
 
-def _cancel_write(where: tuple[str, tuple[Any, ...]]) -> ExtraWrite:
+def _cancel_write(target: dict[str, Any]) -> ExtraWrite:
+    # Column names come from _cancel_target, never from the caller.
+    where = " AND ".join(f"{column} = %s" for column in target)
     sql = (
         f"UPDATE {_table()} SET status = 'cancelled', finished_at = %s, last_error = '' "
-        f"WHERE {where[0]} AND status = 'pending'"
+        f"WHERE {where} AND status = 'pending'"
     )
     return ExtraWrite(
-        statements=((sql, (timezone.now(), *where[1])),), orm=lambda: _cancel_sync(where)
+        statements=((sql, (timezone.now(), *target.values())),),
+        orm=lambda: _cancel_sync(target),
     )
 
 
@@ -259,8 +260,8 @@ def cancel(
 
     A timer that fired already stays fired; cancelling one that no longer waits does nothing.
     """
-    where = _cancel_target(timer_id, bot, chat_id, key)
-    transaction.on_commit(lambda: _cancel_sync(where))
+    target = _cancel_target(timer_id, bot, chat_id, key)
+    transaction.on_commit(lambda: _cancel_sync(target))
 
 
 async def acancel(
@@ -271,9 +272,9 @@ async def acancel(
     key: str | None = None,
 ) -> None:
     """:func:`cancel` for async code: in a handler, it commits with the update's state."""
-    where = _cancel_target(timer_id, bot, chat_id, key)
+    target = _cancel_target(timer_id, bot, chat_id, key)
     unit = DjangoStorage.running_unit()
     if unit is not None:
-        unit.add_write(_cancel_write(where))
+        unit.add_write(_cancel_write(target))
     else:
-        await sync_to_async(_cancel_sync)(where)
+        await sync_to_async(_cancel_sync)(target)
