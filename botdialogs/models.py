@@ -373,3 +373,71 @@ class NodeState(ChatKeyFields):
 
     def __str__(self) -> str:
         return f"{self.router}: user {self.user_id} in chat {self.chat_id} at {self.node_key}"
+
+
+# -- dialog timers (botdialogs.timers) -------------------------------------------------------
+
+
+class DialogTimer(models.Model):
+    """A background action due at a time, for one chat: fired once by the timer firer.
+
+    It turns "fired" in the transaction that commits the dialog state the action changed
+    (:class:`botdialogs.storage.TimerClaim`); a cancelled or replaced timer never fires.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FIRED = "fired", "Fired"
+        FAILED = "failed", "Failed (no more attempts)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.CharField("timer id", max_length=32, primary_key=True)
+    bot_name = models.CharField("bot", max_length=64)
+    user_id = models.BigIntegerField("user id")
+    chat_id = models.BigIntegerField("chat id")
+    key = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="Per bot and chat: scheduling the same key again replaces the pending timer.",
+    )
+    due_at = models.DateTimeField("due")
+    action = models.JSONField(help_text="The background action performed when it fires.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField("last error", blank=True, default="")
+    leased_until = models.DateTimeField(
+        "leased until",
+        null=True,
+        blank=True,
+        help_text="A firer holds it until then; after that another firer may claim it.",
+    )
+    created_at = models.DateTimeField("created", default=timezone.now)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "dialog timer"
+        indexes = [
+            # "What is due now": only pending rows, so 100k fired rows cost nothing.
+            models.Index(
+                fields=["due_at"],
+                name="botdialogs_timer_due",
+                condition=models.Q(status="pending"),
+            ),
+            # The admin's search by chat or user.
+            models.Index(fields=["chat_id"], name="botdialogs_timer_by_chat"),
+            models.Index(fields=["user_id"], name="botdialogs_timer_by_user"),
+            models.Index(fields=["status", "-due_at"], name="botdialogs_timer_by_status"),
+        ]
+        constraints = [
+            # One pending timer per key and chat: replacing is cancel + insert.
+            models.UniqueConstraint(
+                fields=["bot_name", "chat_id", "key"],
+                condition=models.Q(status="pending") & ~models.Q(key=""),
+                name="botdialogs_timer_one_pending_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = self.action.get("action", "?") if isinstance(self.action, dict) else "?"
+        return f"{what} for chat {self.chat_id} at {self.due_at:%Y-%m-%d %H:%M:%S}: {self.status}"

@@ -89,3 +89,15 @@ def cleanup_expired() -> dict[str, int]:
     from botdialogs.storage.cleanup import delete_expired
 
     return delete_expired()
+
+
+# -- dialog timers (botdialogs.timers) -------------------------------------------------------
+
+
+@shared_task(name="botdialogs.fire_due_timers", ignore_result=True)
+def fire_due_timers() -> dict[str, int]:
+    """Claim and fire due dialog timers (Celery beat runs it about every second)."""
+    from botdialogs.timers import fire_due
+
+    report = call_async(fire_due)
+    return {"claimed": report.claimed, **report.outcomes}

@@ -240,6 +240,24 @@ class CeleryWorker(ManagedProcess):
         super().__init__([*command, *flags, "--loglevel", "WARNING"], env)
 
 
+class CeleryBeat(ManagedProcess):
+    """``celery -A app beat`` with the app's scheduler (the demo: django-celery-beat's
+    DatabaseScheduler); its pid file is its own, so several beats can run side by side."""
+
+    def __init__(self, app: str, env: Mapping[str, str]) -> None:
+        self.pidfile = tempfile.NamedTemporaryFile(prefix="botdialogs-beat-", suffix=".pid")  # noqa: SIM115
+        command = [sys.executable, "-m", "celery", "-A", app, "beat", "--loglevel", "WARNING"]
+        # Beat refuses to start while its pid file exists: name a fresh one, absent.
+        os.unlink(self.pidfile.name)
+        super().__init__([*command, "--pidfile", self.pidfile.name], env)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop beat and forget its pid file."""
+        super().stop(timeout)
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.close()
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     """One message of a local chat, as the user sees it."""

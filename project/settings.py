@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Periodic jobs (clean-ups, the timer tick) are rows edited in the admin.
+    "django_celery_beat",
     "botdialogs",
     "botdialogs.localtg",
     "project.shop",
@@ -142,10 +144,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, _visibility_timeout // 2)),
     "unacked_restore_throttle": 1,
 }
-# `celery -A project beat` runs these.
+# `celery -A project beat` runs these. django-celery-beat's DatabaseScheduler copies them into
+# its tables on start, where the admin ("Periodic tasks") shows and edits them; per-chat
+# dialog timers are rows of botdialogs' own DialogTimer table, fired by the tick below.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "botdialogs-cleanup": {"task": "botdialogs.cleanup_expired", "schedule": 60 * 60},
+    "botdialogs-timers": {
+        "task": "botdialogs.fire_due_timers",
+        "schedule": 1.0,
+        # A tick no worker took within 5 s is dropped: the next one does its work (the key is
+        # django-celery-beat's; it becomes the message's "expires").
+        "options": {"expire_seconds": 5},
+    },
 }
+
+# The demo bot's delays, in seconds (tests shorten them).
+DEMO_COUNTER_TICK = float(os.environ.get("DEMO_COUNTER_TICK") or 1)
+DEMO_FOOD_REMIND_AFTER = float(os.environ.get("DEMO_FOOD_REMIND_AFTER") or 60)
+DEMO_FOOD_CLOSE_AFTER = float(os.environ.get("DEMO_FOOD_CLOSE_AFTER") or 300)
 
 BOTDIALOGS = {
     "BOTS": {

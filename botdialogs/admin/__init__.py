@@ -1,11 +1,12 @@
 """botdialogs admin: inspection and repair of stored dialogs, and background work.
 
 Owns: the stored-state pages (:mod:`.storage`), background actions and broadcasts
-(:mod:`.background`), list pages that stay fast on big tables (:mod:`.big_tables`) and
-repairs under the chat lock (:mod:`.repair`). May import everything below it (background,
-engine, storage, core); nothing imports it but Django's admin autodiscovery.
+(:mod:`.background`), dialog timers (:mod:`.timers`), list pages that stay fast on big
+tables (:mod:`.big_tables`) and repairs under the chat lock (:mod:`.repair`). May import
+everything below it (timers, background, engine, storage, core); nothing imports it but
+Django's admin autodiscovery.
 """
 
-from botdialogs.admin import background, nodes, storage
+from botdialogs.admin import background, nodes, storage, timers
 
-__all__ = ["background", "nodes", "storage"]
+__all__ = ["background", "nodes", "storage", "timers"]

@@ -56,9 +56,13 @@ class WebhookRoute:
         self.app = app
         # Paths that resolved to the webhook view, and the bot each names.
         self._bots: dict[str, str] = {}
+        self._timers_checked = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one ASGI connection."""
+        if not self._timers_checked:
+            self._timers_checked = True
+            await _start_timer_firer()
         if scope["type"] == "http" and scope["method"] == "POST":
             name = self._webhook_bot(scope)
             if name is not None:
@@ -120,6 +124,16 @@ class WebhookRoute:
             await sync_to_async(close_old_connections)()
         else:
             await _respond(send, 200, response)
+
+
+async def _start_timer_firer() -> None:
+    """With no broker (Celery eager: the embedded defaults) nothing runs beat: dialog timers
+    are fired in this process, on this loop, from the first request on."""
+    from botdialogs.jobs import runs_in_process
+    from botdialogs.timers.firing import start_in_process
+
+    if await sync_to_async(runs_in_process)():
+        start_in_process()
 
 
 def _text(value: bytes | None) -> str | None:

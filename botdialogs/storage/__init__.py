@@ -15,9 +15,11 @@ from botdialogs.storage.claims import (
     ActionClaim,
     AlreadyProcessed,
     Claim,
+    TimerClaim,
     UpdateClaim,
     claiming,
 )
+from botdialogs.storage.database import ExtraWrite
 from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX, chat_scope, to_json
 from botdialogs.storage.storage import DjangoStorage, UnitOfWorkIsolation
 from botdialogs.storage.unit_of_work import UnitOfWork
@@ -29,6 +31,8 @@ __all__ = [
     "AlreadyProcessed",
     "Claim",
     "DjangoStorage",
+    "ExtraWrite",
+    "TimerClaim",
     "UnitOfWork",
     "UnitOfWorkIsolation",
     "UpdateClaim",

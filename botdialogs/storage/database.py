@@ -8,6 +8,7 @@ table operations, so the engines differ only in how they run them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -71,6 +72,21 @@ class StorageDatabase(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ExtraWrite:
+    """A write of another table that must commit with a unit of work's state, or not at all.
+
+    Added with :meth:`botdialogs.storage.UnitOfWork.add_write` (a timer scheduled in a
+    handler, for one). Each engine runs its own half, after the state's writes and before
+    COMMIT: the PostgreSQL engine appends ``statements`` (SQL, params) to round trip 2's
+    query string, so the round trip count stays two; the ORM engine calls ``orm`` inside
+    its atomic block, in Django's thread.
+    """
+
+    statements: tuple[tuple[str, tuple[Any, ...]], ...]
+    orm: Callable[[], Any]
+
+
 @dataclass
 class WritePlan:
     """One update's changes as table operations (see :meth:`build`)."""
@@ -87,6 +103,8 @@ class WritePlan:
     node_deletes: list[RowId] = field(default_factory=list)
     known_stacks: dict[tuple, int] = field(default_factory=dict)
     link_contexts: bool = False
+    #: Writes of other tables added to the unit of work (:class:`ExtraWrite`), run last.
+    extra: list[ExtraWrite] = field(default_factory=list)
 
     @classmethod
     def build(

@@ -145,6 +145,8 @@ class OrmDatabase:
                     unique_fields=["bot_id", "chat_id", "user_id"],
                     update_fields=[*CHAT_FIELDS, "is_blocked", "last_seen"],
                 )
+            for extra in plan.extra:
+                extra.orm()
 
     @staticmethod
     def _delete(kind: str, row_ids: list[RowId]) -> None:

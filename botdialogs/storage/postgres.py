@@ -140,6 +140,10 @@ def plan_statements(plan: WritePlan) -> tuple[list[str], list[Any]]:
     if plan.chats:
         chats = [{**chat, "first_seen": plan.now, "last_seen": plan.now} for chat in plan.chats]
         upsert("chat", chats, keep=("first_seen",))
+    for extra in plan.extra:
+        for statement, extra_params in extra.statements:
+            statements.append(statement)
+            params.extend(extra_params)
     return statements, params
 
 

@@ -155,6 +155,14 @@ class DjangoStorage(BaseStorage):
             return unit
         return None
 
+    @staticmethod
+    def running_unit() -> UnitOfWork | None:
+        """The unit of work of the running task, whichever DjangoStorage opened it."""
+        unit = _current_unit.get()
+        if unit is not None and unit.task is asyncio.current_task():
+            return unit
+        return None
+
     async def _get(self, row: RowId) -> Row:
         unit = self.current_unit()
         if unit is not None:

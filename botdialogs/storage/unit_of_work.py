@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from botdialogs.exceptions import StorageUnavailable, is_transient
 from botdialogs.storage.claims import AlreadyProcessed, Claim
-from botdialogs.storage.database import Transaction, WritePlan
+from botdialogs.storage.database import ExtraWrite, Transaction, WritePlan
 from botdialogs.storage.rows import (
     ChatIdent,
     ChatScope,
@@ -56,6 +56,8 @@ class UnitOfWork:
         self.transaction: Transaction | None = None
         #: Set when the work raised: its state changes are not written.
         self.failed = False
+        #: Other tables' writes that commit with the state (:meth:`add_write`).
+        self.writes: list[ExtraWrite] = []
 
     # -- the two round trips --------------------------------------------------------------
     async def open(self) -> None:
@@ -115,6 +117,15 @@ class UnitOfWork:
     def discard_changes(self) -> None:
         """Forget the state changes so far (a handler raised; a recovery handler may follow)."""
         self.rows = copy.deepcopy(self.original)
+        self.writes.clear()
+
+    def add_write(self, write: ExtraWrite) -> None:
+        """Commit ``write`` with this work's state, in round trip 2, or drop it with the state.
+
+        The extension point for tables beside the dialog state (dialog timers use it): the
+        write is not run when the work raised, is rolled back with it, and adds no round trip.
+        """
+        self.writes.append(write)
 
     def note_seen(self, values: dict[str, Any]) -> None:
         """Remember the chat/user of this update; written with it if it changed."""
@@ -137,9 +148,9 @@ class UnitOfWork:
             for ident, values in self.seen.items()
             if chat_changed(self.known_chats.get(ident), values, refresh_before)
         ]
-        if not changes and not chats:
+        if not changes and not chats and not self.writes:
             return None
-        return WritePlan.build(
+        plan = WritePlan.build(
             changes,
             now=now,
             state_ttl=storage.state_ttl,
@@ -151,3 +162,5 @@ class UnitOfWork:
                 if row[0] == "stack" and value.pk is not None
             },
         )
+        plan.extra = list(self.writes)
+        return plan

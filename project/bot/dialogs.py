@@ -11,8 +11,10 @@ from aiogram_dialog import Dialog, DialogManager, StartMode, Window
 from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, SwitchTo
 from aiogram_dialog.widgets.text import Const, Format
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
-from project.bot.counter import start_counter
+from botdialogs import timers
+from project.bot.counter import start_counter, stop_counter
 from project.bot.states import Counter, FoodOrder, MainMenu, OrderStatus
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
@@ -60,6 +62,7 @@ async def cart_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str,
 
 
 async def on_item(callback: CallbackQuery, widget: Any, manager: DialogManager, item: str) -> None:
+    await cancel_order_timers(manager)
     cart = manager.dialog_data.setdefault("cart", {})
     cart[item] = cart.get(item, 0) + 1
 
@@ -85,15 +88,71 @@ async def on_finish(callback: CallbackQuery, button: Button, manager: DialogMana
     await manager.switch_to(FoodOrder.placed)
 
 
+# -- the food order's idle timers: "Still hungry?", then the order closes -----------------
+REMIND_KEY = "food:remind"
+CLOSE_KEY = "food:close"
+
+
+def _chat(manager: DialogManager) -> tuple[str, int, int]:
+    """(bot name, user id, chat id) of the manager's event."""
+    chat = manager.middleware_data.get("event_chat")
+    user = manager.middleware_data.get("event_from_user")
+    user_id = user.id if user is not None else 0
+    return _bot_name(manager), user_id, chat.id if chat is not None else user_id
+
+
+async def on_order_start(start_data: Any, manager: DialogManager) -> None:
+    """An idle user is reminded, then the order closes (delays are settings)."""
+    bot, user_id, chat_id = _chat(manager)
+    # Scheduled by import (botdialogs.timers): in a handler they commit with this update.
+    await timers.aschedule(
+        bot,
+        user_id,
+        chat_id,
+        "update",
+        after=settings.DEMO_FOOD_REMIND_AFTER,
+        data={"reminded": True},
+        key=REMIND_KEY,
+    )
+    await timers.aschedule(
+        bot, user_id, chat_id, "done", after=settings.DEMO_FOOD_CLOSE_AFTER, key=CLOSE_KEY
+    )
+
+
+async def cancel_order_timers(manager: DialogManager) -> None:
+    """Any answer (and closing the order) cancels both idle timers."""
+    bot, _user_id, chat_id = _chat(manager)
+    for key in (REMIND_KEY, CLOSE_KEY):
+        await timers.acancel(bot=bot, chat_id=chat_id, key=key)
+    manager.dialog_data.pop("reminded", None)
+
+
+async def on_answer(
+    callback: CallbackQuery, widget: Any, manager: DialogManager, *args: Any
+) -> None:
+    """An answer: the user is not idle."""
+    await cancel_order_timers(manager)
+
+
+async def on_order_close(result: Any, manager: DialogManager) -> None:
+    await cancel_order_timers(manager)
+
+
+async def hungry_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    return {"reminded": bool(dialog_manager.dialog_data.get("reminded"))}
+
+
 def food_order() -> Dialog:
     return Dialog(
         Window(
-            Const("Are you hungry?"),
+            Const("Still hungry?", when="reminded"),
+            Const("Are you hungry?", when=~F["reminded"]),
             Row(
-                SwitchTo(Const("Yes"), id="yes", state=FoodOrder.cart),
-                SwitchTo(Const("No"), id="no", state=FoodOrder.not_hungry),
+                SwitchTo(Const("Yes"), id="yes", state=FoodOrder.cart, on_click=on_answer),
+                SwitchTo(Const("No"), id="no", state=FoodOrder.not_hungry, on_click=on_answer),
             ),
             state=FoodOrder.hungry,
+            getter=hungry_getter,
         ),
         Window(
             Const("Add something to your cart:"),
@@ -122,6 +181,8 @@ def food_order() -> Dialog:
             Cancel(Const("Back to menu")),
             state=FoodOrder.not_hungry,
         ),
+        on_start=on_order_start,
+        on_close=on_order_close,
     )
 
 
@@ -140,6 +201,12 @@ async def on_count(callback: CallbackQuery, button: Button, manager: DialogManag
     await start_counter(_bot_name(manager), callback.from_user.id, chat)
 
 
+async def on_counter_close(result: Any, manager: DialogManager) -> None:
+    """Pending ticks die with the dialog (they would update whatever dialog is on top)."""
+    bot, _user_id, chat_id = _chat(manager)
+    await stop_counter(bot, chat_id)
+
+
 def counter() -> Dialog:
     """Counts to ten, one tick a second, each tick sent from the background."""
     return Dialog(
@@ -150,6 +217,7 @@ def counter() -> Dialog:
             state=Counter.main,
             getter=counter_getter,
         ),
+        on_close=on_counter_close,
     )
 
 

@@ -1,0 +1,169 @@
+"""Dialog timers on PostgreSQL with Celery workers and beat: fire lag and claims per second.
+
+For each ``--pending`` size (default 10,000 and 100,000) it fills a scratch database
+(``DATABASE_URL``'s server, the database name suffixed ``_bench``) with that many timers
+due in an hour, adds a burst of ``--burst`` timers due now (one per chat: a ``start`` of the
+demo menu sent as a new message), and lets ``--workers`` Celery workers (solo pool) and one
+beat on Redis (``REDIS_URL``) fire them. The bot talks to :mod:`bench.stub_api`. Printed:
+
+- fire lag, due time -> the timer turned "fired" (the commit with the dialog state, after
+  the action's Bot API call): p50, p99, max;
+- claims/s: burst timers fired per second from the first due time to the last commit.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/botdialogs \\
+    REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/timers.py
+
+Beat ticks once a second, so a due timer waits on average half a tick before any firer
+looks at it; the lag includes that wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("TEST_DB_SUFFIX", "_bench")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.processes import Service, free_port  # noqa: E402
+from botdialogs.models import DialogTimer  # noqa: E402
+from botdialogs.testing import CeleryBeat, CeleryWorker, database_url, wait_until  # noqa: E402
+
+BATCH = 5000
+
+
+def action(chat_id: int, timer_id: str) -> dict[str, object]:
+    """The demo menu sent as a new message to ``chat_id`` (one Bot API call)."""
+    return {
+        "v": 1,
+        "id": timer_id,
+        "action": "start",
+        "bot": "default",
+        "user_id": chat_id,
+        "chat_id": chat_id,
+        "stack_id": None,
+        "thread_id": None,
+        "business_connection_id": None,
+        "load": False,
+        "state": "MainMenu:menu",
+        "data": None,
+        "mode": "RESET_STACK",
+        "show_mode": "send",
+    }
+
+
+def add_timers(count: int, first_chat: int, due_in: timedelta) -> list[str]:
+    """``count`` pending timers for chats ``first_chat``…, due ``due_in`` from now."""
+    ids: list[str] = []
+    due = timezone.now() + due_in
+    for start in range(0, count, BATCH):
+        rows = []
+        for n in range(start, min(start + BATCH, count)):
+            timer_id = uuid.uuid4().hex
+            chat = first_chat + n
+            rows.append(
+                DialogTimer(
+                    id=timer_id,
+                    bot_name="default",
+                    user_id=chat,
+                    chat_id=chat,
+                    due_at=due,
+                    action=action(chat, timer_id),
+                )
+            )
+            ids.append(timer_id)
+        DialogTimer.objects.bulk_create(rows)
+    return ids
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run(pending: int, burst: int, workers: int, env: dict[str, str]) -> dict[str, float]:
+    """One size: fill, start the firers, fire the burst, measure."""
+    DialogTimer.objects.all().delete()
+    add_timers(pending, 10_000_000, timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {DialogTimer._meta.db_table}")
+    firers = [CeleryWorker("project", env=env, name=f"bench{n}@%h") for n in range(workers)]
+    beat = CeleryBeat("project", env=env)
+    try:
+        for process in firers:
+            process.start()
+        beat.start()
+        # Not measured: workers and beat come up, shown by a first timer fired.
+        warm_up = add_timers(1, 5_000_000, timedelta(0))
+        fired_warm_up = DialogTimer.objects.filter(id__in=warm_up, status="fired")
+        wait_until(fired_warm_up.exists, timeout=120, interval=0.2)
+        burst_ids = add_timers(burst, 1, timedelta(0))
+        fired = DialogTimer.objects.filter(id__in=burst_ids, status="fired")
+        wait_until(lambda: fired.count() == burst, timeout=600, interval=0.2)
+    finally:
+        beat.stop()
+        for process in firers:
+            process.stop()
+    rows = list(fired.values_list("due_at", "finished_at"))
+    lags = [(done - due).total_seconds() for due, done in rows]
+    span = (max(done for _, done in rows) - min(due for due, _ in rows)).total_seconds()
+    return {
+        "p50": percentile(lags, 0.50),
+        "p99": percentile(lags, 0.99),
+        "max": max(lags),
+        "claims_s": burst / span if span else float("inf"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pending", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: this measures workers on them")
+
+    creation = connection.creation
+    name = creation.create_test_db(verbosity=0, autoclobber=True)
+    port = free_port()
+    stub = Service(["-m", "bench.stub_api", "--port", str(port)], port)
+    try:
+        stub.start()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "BOT_MODE": "queued",
+            "LOCAL_TELEGRAM_URL": f"http://127.0.0.1:{port}",
+        }
+        purge = [sys.executable, "-m", "celery", "-A", "project", "purge", "-f"]
+        subprocess.run(purge, env=env, check=True, capture_output=True, timeout=60)
+        results = {pending: run(pending, args.burst, args.workers, env) for pending in args.pending}
+    finally:
+        stub.stop()
+        creation.destroy_test_db(name, verbosity=0)
+
+    print(f"\nDialog timers: burst of {args.burst} due, {args.workers} workers, 1 beat, PostgreSQL")
+    print(f"{'pending':>9} | {'lag p50':>8} | {'lag p99':>8} | {'lag max':>8} | {'claims/s':>9}")
+    for pending, result in results.items():
+        print(
+            f"{pending:>9,} | {result['p50']:>7.2f}s | {result['p99']:>7.2f}s | "
+            f"{result['max']:>7.2f}s | {result['claims_s']:>9.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

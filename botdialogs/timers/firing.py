@@ -1,0 +1,201 @@
+"""Firing due dialog timers, once each: claim a batch, perform each action, record failures.
+
+Claiming (:func:`claim_due`) leases a batch of due, pending timers to this firer for
+``lease`` seconds (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so racing firers take
+different rows). A lease is not what makes a timer fire once: each timer is performed
+through the background path (:func:`botdialogs.background.perform`) with a
+:class:`~botdialogs.storage.TimerClaim`, which turns the row "fired" in the transaction that
+commits the dialog state, under the chat lock, only while it is still pending. So a timer
+whose firer died is claimed again when its lease runs out and fired by another, and a timer
+cancelled meanwhile never fires.
+
+A failed attempt is retried with backoff (``RETRY_DELAYS``), then marked "failed" with its
+error; an action that can never succeed (:class:`BadBackgroundAction`) fails at once.
+
+Who calls it: the Celery task ``botdialogs.fire_due_timers`` (beat, about every second), or,
+with the embedded defaults (Celery eager, no broker), :func:`run_in_process` on the web
+server's event loop. On SQLite run one firer at a time (it has no ``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from botdialogs.background.actions import describe, perform
+from botdialogs.exceptions import BadBackgroundAction
+from botdialogs.storage import TimerClaim, claiming
+
+logger = logging.getLogger("botdialogs.timers")
+
+#: Seconds a claimed timer belongs to its firer; then another may claim it again.
+LEASE = 60.0
+#: Timers claimed per query.
+BATCH = 100
+#: Timers of one batch performed at once (different chats proceed in parallel).
+CONCURRENCY = 10
+#: Seconds before attempt 2, 3, …; after the last one the timer is marked failed.
+RETRY_DELAYS = (2.0, 10.0, 60.0, 300.0)
+
+FIRED = "fired"
+DUPLICATE = "duplicate"
+RETRY = "retry"
+FAILED = "failed"
+
+
+@dataclass
+class FiringReport:
+    """What one run of the firer did (returned by the Celery task, for logs)."""
+
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        """Count one timer's outcome."""
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def claim_due(
+    limit: int = BATCH, lease: float = LEASE, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` due, pending, unleased timers to this firer (oldest due first)."""
+    from botdialogs.models import DialogTimer
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            DialogTimer.objects.select_for_update(skip_locked=True)
+            .filter(status=DialogTimer.Status.PENDING, due_at__lte=now)
+            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+            .order_by("due_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        DialogTimer.objects.filter(id__in=ids).update(
+            leased_until=now + timedelta(seconds=lease), attempts=F("attempts") + 1
+        )
+        claimed = DialogTimer.objects.filter(id__in=ids).values("id", "action", "attempts")
+        return [dict(timer) for timer in claimed]
+
+
+async def fire(timer: dict[str, Any]) -> str:
+    """Perform one claimed timer's action with its claim; FIRED, DUPLICATE, RETRY or FAILED."""
+    claim = TimerClaim(timer_id=timer["id"])
+    try:
+        with claiming(claim):
+            await perform(timer["action"])
+    except Exception as error:  # noqa: BLE001 - recorded, then retried or failed
+        return await sync_to_async(record_failure)(timer, error)
+    if claim.fresh is False:
+        return DUPLICATE
+    # A storage without a unit of work (Redis, memory): marked fired after it ran.
+    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
+        return DUPLICATE
+    return FIRED
+
+
+def record_failure(timer: dict[str, Any], error: Exception) -> str:
+    """Note a failed attempt: due again after a backoff, or failed when out of attempts.
+
+    Only a pending timer changes status: a handler's bug commits the claim ("fired") and
+    still raises, and that error is kept without firing again.
+    """
+    from botdialogs.models import DialogTimer
+
+    attempts = int(timer["attempts"])
+    final = isinstance(error, BadBackgroundAction) or attempts > len(RETRY_DELAYS)
+    message = repr(error)[:2000]
+    pending = DialogTimer.objects.filter(id=timer["id"], status=DialogTimer.Status.PENDING)
+    if final:
+        changed = pending.update(
+            status=DialogTimer.Status.FAILED,
+            last_error=message,
+            leased_until=None,
+            finished_at=timezone.now(),
+        )
+        logger.error("Dialog timer %s failed: %s", describe(timer["action"]), message)
+    else:
+        changed = pending.update(
+            due_at=timezone.now() + timedelta(seconds=RETRY_DELAYS[attempts - 1]),
+            last_error=message,
+            leased_until=None,
+        )
+        logger.warning("Dialog timer %s will be retried: %s", describe(timer["action"]), message)
+    if not changed:
+        DialogTimer.objects.filter(id=timer["id"]).update(last_error=message)
+        return FIRED
+    return FAILED if final else RETRY
+
+
+async def fire_batch(timers: list[dict[str, Any]], concurrency: int = CONCURRENCY) -> list[str]:
+    """Fire claimed timers, ``concurrency`` at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(timer: dict[str, Any]) -> str:
+        async with gate:
+            return await fire(timer)
+
+    return list(await asyncio.gather(*(one(timer) for timer in timers)))
+
+
+async def fire_due(
+    *, budget: float = 0.9, limit: int = BATCH, lease: float = LEASE
+) -> FiringReport:
+    """Claim and fire due timers, batch after batch, until none is due or ``budget`` s passed."""
+    report = FiringReport()
+    deadline = time.monotonic() + budget
+    while True:
+        timers = await sync_to_async(claim_due)(limit, lease)
+        report.claimed += len(timers)
+        for outcome in await fire_batch(timers):
+            report.add(outcome)
+        if len(timers) < limit or time.monotonic() >= deadline:
+            return report
+
+
+def fire_now(timer_id: str) -> int:
+    """Make a pending timer due now (admin "Fire now"): the next tick fires it."""
+    from botdialogs.models import DialogTimer
+
+    return DialogTimer.objects.filter(id=timer_id, status=DialogTimer.Status.PENDING).update(
+        due_at=timezone.now(), leased_until=None
+    )
+
+
+# -- the in-process firer (embedded defaults: no broker, no beat) ------------------------------
+
+_in_process: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+async def run_in_process(interval: float = 1.0) -> None:
+    """Fire due timers every ``interval`` seconds on this loop, until cancelled."""
+    while True:
+        try:
+            await fire_due(budget=interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the firer outlives a passing database error
+            logger.exception("The in-process timer firer failed; trying again")
+        await asyncio.sleep(interval)
+
+
+def start_in_process(interval: float = 1.0) -> bool:
+    """Start :func:`run_in_process` on the running loop once; True if it started now."""
+    loop = asyncio.get_running_loop()
+    task = _in_process.get(loop)
+    if task is not None and not task.done():
+        return False
+    for old in [old for old in _in_process if old.is_closed()]:
+        del _in_process[old]
+    _in_process[loop] = loop.create_task(run_in_process(interval), name="botdialogs-timers")
+    return True
