@@ -28,6 +28,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "BROADCAST_RATE": 25.0,             # messages/s per bot, shared by every worker
         "BROADCAST_REDIS_URL": "",          # "" -> the limit holds in this process only
         "LINK_TOKEN_MAX_AGE": 86400,        # seconds a site-user link token stays valid
+        "TIMERS_IN_PROCESS": "auto",        # fire dialog timers in the web process: "auto"
+                                            # (when Celery runs eagerly), True or False
     }
 """
 
@@ -63,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "BROADCAST_REDIS_URL": "",
     # A deep link is tapped within minutes; a day leaves room and limits a leaked link.
     "LINK_TOKEN_MAX_AGE": 24 * 60 * 60,
+    # Without a broker nothing runs beat: the web server fires dialog timers itself.
+    "TIMERS_IN_PROCESS": "auto",
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -125,6 +129,7 @@ class BotDialogsSettings:
     broadcast_rate: float
     broadcast_redis_url: str
     link_token_max_age: int
+    timers_in_process: str | bool = "auto"
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -263,6 +268,14 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012", "BOTDIALOGS['BROADCAST_RATE']", "must be a positive number"
             )
         )
+    if raw.get("TIMERS_IN_PROCESS", "auto") not in ("auto", True, False):
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E012",
+                "BOTDIALOGS['TIMERS_IN_PROCESS']",
+                'must be "auto", True or False',
+            )
+        )
     return problems
 
 
@@ -311,6 +324,7 @@ def get_settings() -> BotDialogsSettings:
         broadcast_rate=float(values["BROADCAST_RATE"]),
         broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
         link_token_max_age=values["LINK_TOKEN_MAX_AGE"],
+        timers_in_process=values["TIMERS_IN_PROCESS"],
     )
 
 

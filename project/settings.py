@@ -177,6 +177,10 @@ BOTDIALOGS = {
     "LOCAL_TELEGRAM_URL": os.environ.get("LOCAL_TELEGRAM_URL", ""),
     # Broadcasts share one rate limit across every worker through Redis.
     "BROADCAST_REDIS_URL": REDIS_URL,
+    # "auto": the web server fires dialog timers itself when there is no broker (no beat).
+    "TIMERS_IN_PROCESS": {"1": True, "0": False}.get(
+        os.environ.get("TIMERS_IN_PROCESS", ""), "auto"
+    ),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

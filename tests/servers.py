@@ -43,6 +43,8 @@ def test_db_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest)
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         env = server_env(connection.settings_dict)
     env["TELEGRAM_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    # Session servers live across tests: none may fire another test's dialog timers.
+    env["TIMERS_IN_PROCESS"] = "0"
     env.pop("TELEGRAM_BOT_TOKEN", None)
     return env
 

@@ -20,7 +20,9 @@ TIMEOUT = 30
 def short_delays_server(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
     """The demo site without a broker, with the food order's delays shortened."""
     env = {k: v for k, v in test_db_env.items() if k not in BROKER_VARIABLES}
-    env.update({"DEMO_FOOD_REMIND_AFTER": "2", "DEMO_FOOD_CLOSE_AFTER": "4"})
+    env.update(
+        {"DEMO_FOOD_REMIND_AFTER": "2", "DEMO_FOOD_CLOSE_AFTER": "4", "TIMERS_IN_PROCESS": "1"}
+    )
     with AsgiServer(APP, env=env) as server:
         yield server
 

@@ -132,7 +132,8 @@ async def _start_timer_firer() -> None:
     from botdialogs.jobs import runs_in_process
     from botdialogs.timers.firing import start_in_process
 
-    if await sync_to_async(runs_in_process)():
+    wanted = get_settings().timers_in_process  # "auto", True or False
+    if wanted is True or (wanted == "auto" and await sync_to_async(runs_in_process)()):
         start_in_process()
 
 
