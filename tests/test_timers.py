@@ -23,7 +23,7 @@ from django.utils import timezone
 from botdialogs import timers
 from botdialogs.engine import bots
 from botdialogs.models import DialogTimer
-from botdialogs.timers import firing
+from botdialogs.timers import api, firing
 from tests import test_background as probe
 from tests.fakes import RecordingSession
 from tests.test_background import CHAT, feed, top_data
@@ -150,6 +150,28 @@ def test_scheduling_a_key_again_replaces_the_pending_timer(session: RecordingSes
     assert fire_due().outcomes == {"fired": 1}
     assert top_data()["n"] == 2
     assert len(session.calls) == 1  # one edit, for the second timer only
+
+
+def test_two_schedulers_of_one_key_at_once_end_with_the_last_one_pending(
+    session: RecordingSession,
+) -> None:
+    feed("/start")
+    first = update_timer(1, after=60, key="race")
+    real = api._pending_by_key
+    calls = []
+
+    def late_view(*args: Any) -> Any:
+        # The first look misses the other scheduler's timer (not committed yet when read).
+        calls.append(args)
+        return real(*args).none() if len(calls) == 1 else real(*args)
+
+    with mock.patch.object(api, "_pending_by_key", late_view):
+        second = update_timer(2, after=60, key="race")
+    assert len(calls) == 2  # the insert met the constraint once, then replaced
+    assert dict(DialogTimer.objects.values_list("id", "status")) == {
+        first: "cancelled",
+        second: "pending",
+    }
 
 
 def test_cancel_by_id_and_by_key(session: RecordingSession) -> None:

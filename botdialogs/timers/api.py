@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from botdialogs.background.actions import build_action, resolve_state, validate_action
@@ -137,8 +137,27 @@ def _insert_sql(values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
     )
 
 
+#: Tries of a keyed insert that met another scheduler's timer with the same key.
+KEYED_INSERT_TRIES = 3
+
+
 def _store_sync(values: dict[str, Any]) -> None:
-    """Insert the timer, cancelling the pending one with the same key (ORM, one transaction)."""
+    """Insert the timer, cancelling the pending one with the same key (ORM, one transaction).
+
+    Two schedulers of one key at the same moment both find no pending timer to replace, and
+    the second insert meets the first's under the one-pending-per-key constraint: it tries
+    again, and then replaces it (the last one scheduled wins, as in sequence).
+    """
+    for attempt in range(KEYED_INSERT_TRIES):
+        try:
+            _store_once(values)
+            return
+        except IntegrityError:
+            if not values["key"] or attempt == KEYED_INSERT_TRIES - 1:
+                raise
+
+
+def _store_once(values: dict[str, Any]) -> None:
     from botdialogs.models import DialogTimer
 
     with transaction.atomic():
