@@ -6,7 +6,6 @@ reaches its tasks through :func:`send`, as channels' consumers are reached by ch
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 #: The tasks botdialogs sends, by name (defined in botdialogs.tasks).
@@ -18,9 +17,8 @@ RUN_BROADCAST = "botdialogs.run_broadcast"
 def _task(name: str) -> Any:
     from celery import current_app
 
-    if name not in current_app.tasks:
-        # A site whose Celery app does not autodiscover Django apps' tasks.
-        importlib.import_module("botdialogs.tasks")
+    # botdialogs' AppConfig.ready() imports botdialogs.tasks, so its tasks are registered
+    # whether or not the site's Celery app autodiscovers Django apps' tasks.
     return current_app.tasks[name]
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from django.utils import timezone
 
 from botdialogs.exceptions import StorageUnavailable, is_transient
 from botdialogs.storage.claims import AlreadyProcessed, Claim
-from botdialogs.storage.database import ExtraWrite, Transaction, WritePlan
+from botdialogs.storage.database import ExtraWrite, StorageDatabase, Transaction, WritePlan
 from botdialogs.storage.rows import (
     ChatIdent,
     ChatScope,
@@ -35,8 +36,15 @@ from botdialogs.storage.rows import (
     in_scope,
 )
 
-if TYPE_CHECKING:
-    from botdialogs.storage.storage import DjangoStorage
+
+class UnitOfWorkStorage(Protocol):
+    """What a unit of work needs from its storage (DjangoStorage is one)."""
+
+    database: StorageDatabase
+    state_ttl: timedelta | None
+    data_ttl: timedelta | None
+    seen_refresh: timedelta
+
 
 logger = logging.getLogger("botdialogs.storage")
 
@@ -44,7 +52,7 @@ logger = logging.getLogger("botdialogs.storage")
 class UnitOfWork:
     """One chat's rows for the length of one piece of work (see the module docstring)."""
 
-    def __init__(self, storage: DjangoStorage, scope: ChatScope | None, claim: Claim | None):
+    def __init__(self, storage: UnitOfWorkStorage, scope: ChatScope | None, claim: Claim | None):
         self.storage = storage
         self.scope = scope
         self.claim = claim
