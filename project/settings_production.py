@@ -39,6 +39,14 @@ def required(name: str) -> str:
 if env_bool("DEBUG", False):
     raise ImproperlyConfigured("project.settings_production runs with DEBUG off: unset DEBUG")
 DEBUG = False
+# Static files: run `manage.py collectstatic` at deploy; WhiteNoise serves STATIC_ROOT with
+# hashed names (cached for a year) and gzip/brotli copies.
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # project.settings falls back to a local key while its own DEBUG default is on: not here.
 SECRET_KEY = required("SECRET_KEY")
 required("ALLOWED_HOSTS")
