@@ -10,87 +10,32 @@ to it, so the suites measure an idle baseline next to each run and subtract it.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+
+from botdialogs.testing import ListeningProcess, free_port
+
+__all__ = ["Service", "cpu_seconds", "free_port", "machine", "peak_rss_kib", "server_cpu_seconds"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Service:
+class Service(ListeningProcess):
     """A server subprocess (``python -m …``) that is ready once its port accepts connections."""
 
     def __init__(self, args: Sequence[str], port: int, env: Mapping[str, str] | None = None):
-        self.command = [sys.executable, *args]
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = dict(env if env is not None else os.environ)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log")  # noqa: SIM115
+        command = [sys.executable, *args]
+        super().__init__(command, env if env is not None else os.environ, port, cwd=ROOT)
 
-    @property
-    def pid(self) -> int:
-        """The server's process id (uvicorn and aiohttp serve in that process)."""
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self, timeout: float = 60.0) -> Service:
-        """Start the process and return once it accepts connections."""
-        self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{' '.join(self.command)} exited:\n{self.output()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise TimeoutError(f"{self.command} not listening after {timeout}s") from None
-                time.sleep(0.05)
-
-    def output(self) -> str:
-        """What the process printed so far (for error messages)."""
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-5000:]
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+    def start(self) -> Service:  # type: ignore[override]
+        """Start the process and return it once it accepts connections."""
+        super().start()
+        return self
 
     def __enter__(self) -> Service:
         return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _stat(pid: int) -> list[str]:

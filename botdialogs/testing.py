@@ -104,9 +104,19 @@ class ManagedProcess:
     pool children, a reloader's server): nothing is left holding the test database open.
     """
 
-    def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: Mapping[str, str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        popen_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.command = command
         self.env = dict(env)
+        self.cwd = cwd
+        # Extra subprocess.Popen arguments, e.g. user/group to drop root for a server.
+        self.popen_options = dict(popen_options or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="botdialogs-", suffix=".log")  # noqa: SIM115
 
@@ -129,9 +139,11 @@ class ManagedProcess:
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
+            cwd=self.cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **self.popen_options,
         )
 
     def output(self) -> str:
@@ -186,21 +198,33 @@ class ManagedProcess:
         self.stop()
 
 
-class AsgiServer(ManagedProcess):
-    """uvicorn serving ``app`` on a free port; ``LOCAL_TELEGRAM_URL`` points at itself."""
+class ListeningProcess(ManagedProcess):
+    """A server subprocess that is ready once its TCP port on 127.0.0.1 accepts connections.
 
-    def __init__(self, app: str, env: Mapping[str, str], port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**env, "LOCAL_TELEGRAM_URL": self.url}
-        command = [sys.executable, "-m", "uvicorn", app, "--port", str(self.port)]
-        super().__init__([*command, "--host", "127.0.0.1", "--log-level", "warning"], env)
+    :meth:`start` returns only then; a process that exits first, or does not listen within
+    ``start_timeout`` seconds, raises with what it printed.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        env: Mapping[str, str],
+        port: int,
+        *,
+        start_timeout: float = 60.0,
+        cwd: str | os.PathLike[str] | None = None,
+        popen_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(command, env, cwd=cwd, popen_options=popen_options)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.start_timeout = start_timeout
 
     def start(self) -> None:
-        """Start uvicorn and return once it accepts connections."""
+        """Start the process and return once it accepts connections."""
         super().start()
         try:
-            wait_until(self._ready, timeout=60)
+            wait_until(self._ready, timeout=self.start_timeout)
         except TimeoutError:
             self.stop()
             raise
@@ -208,12 +232,22 @@ class AsgiServer(ManagedProcess):
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise RuntimeError(f"ASGI server exited:\n{self.output()}")
+            raise RuntimeError(f"{self.command[0]} exited:\n{self.output()}")
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
         except OSError:
             return False
         return True
+
+
+class AsgiServer(ListeningProcess):
+    """uvicorn serving ``app`` on a free port; ``LOCAL_TELEGRAM_URL`` points at itself."""
+
+    def __init__(self, app: str, env: Mapping[str, str], port: int | None = None) -> None:
+        port = port or free_port()
+        env = {**env, "LOCAL_TELEGRAM_URL": f"http://127.0.0.1:{port}"}
+        command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
+        super().__init__([*command, "--host", "127.0.0.1", "--log-level", "warning"], env, port)
 
 
 class CeleryWorker(ManagedProcess):

@@ -6,15 +6,13 @@ PostgreSQL server. CI installs the Debian package ``pgbouncer`` (see ``.ci/run``
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
-from botdialogs.testing import free_port
+from botdialogs.testing import ListeningProcess, free_port
 from tests.reliability.private_pg import as_server_user, hand_over
 
 INI = """\
@@ -74,7 +72,14 @@ class PgBouncer:
         )
         # With auth_type=trust the user must still be listed.
         (self.root / "userlist.txt").write_text('"postgres" ""\n')
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = ListeningProcess(
+            [pgbouncer_command(), str(self.config)],
+            os.environ,
+            self.port,
+            start_timeout=30.0,
+            cwd=self.root,
+            popen_options=as_server_user(),
+        )
 
     def url(self, database: str) -> str:
         """A ``DATABASE_URL`` for ``database`` through this PgBouncer."""
@@ -87,39 +92,14 @@ class PgBouncer:
         except OSError:
             return ""
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self) -> None:
         """Start PgBouncer; returns once it accepts connections."""
         hand_over(self.root)
-        self.process = subprocess.Popen(
-            [pgbouncer_command(), str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            cwd=self.root,
-            start_new_session=True,
-            **as_server_user(),
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pgbouncer exited ({self.process.returncode}):\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise TimeoutError(f"pgbouncer did not listen within {timeout}s") from None
-                time.sleep(0.05)  # polling a port: nothing to wait on
+        self.process.start()
 
     def stop(self) -> None:
         """Stop PgBouncer and wait for it; its files are deleted."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PgBouncer:
