@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import run_on_throwaway_database  # noqa: E402
+
 
 def main() -> int:
     """Parse the command line and run on a throwaway database; returns the exit status."""
@@ -36,21 +38,8 @@ def main() -> int:
     parser.add_argument("--web", type=int, default=2, help="web processes")
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (solo pool)")
     parser.add_argument("--threads", type=int, default=32, help="delivering threads")
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds for the workers")
-    parser.add_argument("--server", help="PostgreSQL server URL (default: a private one)")
-    args = parser.parse_args()
-
-    from tests.reliability.private_pg import throwaway_database
-
-    with throwaway_database(args.server) as url:
-        os.environ.update(
-            {"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.reliability.settings"}
-        )
-        import django
-
-        django.setup()
-        return run(args, url)
+    return run_on_throwaway_database(parser, run)
 
 
 def run(args: argparse.Namespace, url: str) -> int:
