@@ -336,3 +336,30 @@ async def test_sends_from_other_processes_reach_the_page_over_redis(
     assert done.returncode == 0, done.stderr
     await expect(bubble(page, "Sent by another process")).to_be_visible()
     assert polls == []
+
+
+async def test_a_page_catches_up_on_focus_what_its_socket_could_not_hear(
+    page: Page, inline_server: AsgiServer, test_db_env: dict[str, str]
+) -> None:
+    user_id = await open_chat(page, inline_server, "Ida")
+    # Another process on the in-memory channel layer: its announcement reaches nobody.
+    env = {
+        key: value
+        for key, value in test_db_env.items()
+        if key not in ("REDIS_URL", "CELERY_BROKER_URL")
+    }
+    script = SEND_FROM_ANOTHER_PROCESS % (user_id, "Sent while nobody listened")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "project.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    missed = bubble(page, "Sent while nobody listened")
+    assert await missed.count() == 0
+
+    await page.evaluate("window.dispatchEvent(new Event('focus'))")
+    await expect(missed).to_be_visible()
