@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BotDialogsError, UnknownBot
+from botdialogs.localtg.formatting import FormattingError, formatted
 from botdialogs.localtg.models import (
     LocalBot,
     LocalCallbackQuery,
@@ -173,6 +174,8 @@ def message_json(message: LocalMessage) -> dict[str, Any]:
         data["text"] = message.text
     if message.caption:
         data["caption"] = message.caption
+    if message.entities:
+        data["caption_entities" if message.caption else "entities"] = message.entities
     if message.photo_file_id:
         unique = message.photo_file_id[-16:]
         data["photo"] = [
@@ -276,13 +279,25 @@ def _kept_bytes(upload: Any, size: int) -> bytes | None:
     return bytes(content) if len(content) <= MAX_KEPT_FILE_SIZE else None
 
 
-def _text(params: Mapping[str, Any]) -> str:
-    text = str(params.get("text") or "")
+def _formatted(params: Mapping[str, Any], key: str) -> tuple[str, list[dict[str, Any]] | None]:
+    """The plain text and entities of ``params[key]`` (text or caption), as Telegram keeps it."""
+    entities_key = "entities" if key == "text" else "caption_entities"
+    try:
+        text, entities = formatted(
+            str(params.get(key) or ""), params.get("parse_mode"), params.get(entities_key)
+        )
+    except FormattingError as error:
+        raise BotApiError(400, f"Bad Request: can't parse entities: {error}") from None
+    return text, entities or None
+
+
+def _text(params: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+    text, entities = _formatted(params, "text")
     if not text:
         raise BotApiError(400, "Bad Request: message text is empty")
     if len(text) > MAX_TEXT_LENGTH:
         raise BotApiError(400, "Bad Request: message is too long")
-    return text
+    return text, entities
 
 
 def _edited_message(bot: LocalBot, params: Mapping[str, Any]) -> LocalMessage:
@@ -317,33 +332,34 @@ def get_me(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -
 
 def send_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendMessage."""
-    return _new_bot_message(bot, params, text=_text(params))
+    text, entities = _text(params)
+    return _new_bot_message(bot, params, text=text, entities=entities)
 
 
 def send_photo(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendPhoto (by file_id or upload)."""
     file_id = _file_id(params, "photo", files)
-    return _new_bot_message(
-        bot, params, photo_file_id=file_id, caption=str(params.get("caption") or "")
-    )
+    caption, entities = _formatted(params, "caption")
+    return _new_bot_message(bot, params, photo_file_id=file_id, caption=caption, entities=entities)
 
 
 def send_document(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendDocument (by file_id or upload)."""
     file_id = _file_id(params, "document", files)
+    caption, entities = _formatted(params, "caption")
     return _new_bot_message(
-        bot, params, document_file_id=file_id, caption=str(params.get("caption") or "")
+        bot, params, document_file_id=file_id, caption=caption, entities=entities
     )
 
 
 def edit_message_text(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """editMessageText."""
     message = _edited_message(bot, params)
-    text = _text(params)
+    text, entities = _text(params)
     if not message.text:
         raise BotApiError(400, "Bad Request: there is no text in the message to edit")
     markup = params.get("reply_markup") or None
-    return _save_edit(message, {"text": text, "reply_markup": markup})
+    return _save_edit(message, {"text": text, "entities": entities, "reply_markup": markup})
 
 
 def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
@@ -351,8 +367,9 @@ def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mappin
     message = _edited_message(bot, params)
     if not (message.photo_file_id or message.document_file_id):
         raise BotApiError(400, "Bad Request: there is no caption in the message to edit")
-    caption = str(params.get("caption") or "")
-    return _save_edit(message, {"caption": caption, "reply_markup": params.get("reply_markup")})
+    caption, entities = _formatted(params, "caption")
+    changes = {"caption": caption, "entities": entities, "reply_markup": params.get("reply_markup")}
+    return _save_edit(message, changes)
 
 
 def edit_message_reply_markup(

@@ -210,6 +210,7 @@ def message_view(
         "from_bot": message.from_bot,
         "text": message.text,
         "caption": message.caption,
+        "entities": message.entities or [],
         "photo": message.photo_file_id,
         "document": message.document_file_id,
         "buttons": [[button.get("text", "") for button in row] for row in keyboard],

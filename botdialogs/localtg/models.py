@@ -76,6 +76,9 @@ class LocalMessage(models.Model):
     from_bot = models.BooleanField("sent by the bot", default=False)
     text = models.TextField(blank=True, default="")
     caption = models.TextField(blank=True, default="")
+    entities = models.JSONField(
+        null=True, blank=True, help_text="Formatting of the text or caption (MessageEntity list)."
+    )
     photo_file_id = models.CharField(max_length=255, blank=True, default="")
     document_file_id = models.CharField(max_length=255, blank=True, default="")
     reply_markup = models.JSONField("reply markup", null=True, blank=True)

@@ -363,3 +363,28 @@ async def test_a_page_catches_up_on_focus_what_its_socket_could_not_hear(
 
     await page.evaluate("window.dispatchEvent(new Event('focus'))")
     await expect(missed).to_be_visible()
+
+
+async def test_bot_formatting_is_drawn_and_bot_markup_never_runs(
+    page: Page, inline_server: AsgiServer, bot: Bot
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    user_id = await open_chat(page, inline_server, "Max")
+    await bot.send_message(
+        user_id,
+        '<b>Bold</b> and <a href="https://example.com/">a link</a> '
+        "&lt;img src=x onerror=alert(5)&gt;",
+        parse_mode="HTML",
+    )
+    await bot.send_message(user_id, "<script>alert(6)</script><i>as written</i>")
+
+    formatted = bubble(page, "Bold and a link")
+    await expect(formatted.locator("b")).to_have_text("Bold")
+    await expect(formatted.locator("a")).to_have_attribute("href", "https://example.com/")
+    await expect(formatted.locator(".lt-text")).to_have_text(
+        "Bold and a link <img src=x onerror=alert(5)>"
+    )
+    await expect(bubble(page, "<script>alert(6)</script><i>as written</i>")).to_be_visible()
+    assert await page.locator(".lt-messages img, .lt-messages script, .lt-messages i").count() == 0
+    assert dialogs == []

@@ -46,6 +46,50 @@
     return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  // Telegram keeps plain text plus entities (offsets in UTF-16 code units, as JavaScript
+  // strings count): each stretch between entity edges is a text node inside the elements of
+  // the entities that cover it.
+  const ENTITY_TAGS = {
+    bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code", pre: "code",
+    text_link: "a", spoiler: "span", blockquote: "span",
+  };
+
+  function entityElement(entity) {
+    const node = document.createElement(ENTITY_TAGS[entity.type]);
+    if (entity.type === "pre") node.className = "lt-pre";
+    if (entity.type === "spoiler") node.className = "lt-spoiler";
+    if (entity.type === "blockquote") node.className = "lt-quote";
+    if (entity.type === "text_link" && SAFE_LINK.test(String(entity.url || ""))) {
+      node.href = String(entity.url);
+      node.target = "_blank";
+      node.rel = "noopener noreferrer";
+    }
+    return node;
+  }
+
+  function formatted(text, entities) {
+    const shown = (entities || []).filter((e) => ENTITY_TAGS[e.type]);
+    const edges = new Set([0, text.length]);
+    for (const e of shown) {
+      edges.add(Math.min(e.offset, text.length));
+      edges.add(Math.min(e.offset + e.length, text.length));
+    }
+    const cuts = [...edges].sort((a, b) => a - b);
+    const fragment = document.createDocumentFragment();
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const [start, end] = [cuts[i], cuts[i + 1]];
+      let node = document.createTextNode(text.slice(start, end));
+      const covering = shown.filter((e) => e.offset <= start && e.offset + e.length >= end);
+      for (const entity of covering.reverse()) {
+        const wrapper = entityElement(entity);
+        wrapper.append(node);
+        node = wrapper;
+      }
+      fragment.append(node);
+    }
+    return fragment;
+  }
+
   function renderFile(message, body) {
     if (message.photo_file) {
       const photo = message.photo_file;
@@ -116,7 +160,11 @@
     const bubble = el("div", "lt-bubble");
     renderFile(message, bubble);
     const text = message.text || message.caption;
-    if (text) bubble.append(el("div", "lt-text", text));
+    if (text) {
+      const shown = el("div", "lt-text");
+      shown.append(formatted(text, message.entities));
+      bubble.append(shown);
+    }
     const meta = el("div", "lt-meta");
     if (message.edit_count) meta.append(el("span", "lt-edited", "edited"));
     meta.append(el("span", "lt-time", time(message.date)));
