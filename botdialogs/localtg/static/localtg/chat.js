@@ -207,8 +207,10 @@
     const userSpokeSince = ids.some((id) => id > anchor && !messages.get(id).from_bot);
     if (!markup || !markup.keyboard || (markup.one_time_keyboard && userSpokeSince)) {
       replyKeyboard.hidden = true;
+      input.placeholder = "Message";
       return;
     }
+    input.placeholder = String(markup.input_field_placeholder || "Message");
     for (const row of markup.keyboard) {
       const line = el("div", "lt-reply-row");
       for (const button of row) {
