@@ -304,3 +304,21 @@ def test_files_over_the_cap_keep_no_bytes(client: Client, monkeypatch: Any) -> N
     assert LocalFile.objects.get(file_id=file_id).content is None
     assert client.get(f"/localtg/api/files/{file_id}/").status_code == 404
     assert client.get("/localtg/api/files/no-such-file/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("press", {"data": "x", "message_id": "not a number"}),
+        ("press", {}),
+        ("messages", {"text": "hi", "first_name": "x" * 300}),
+        ("messages", {"no text": True}),
+    ],
+)
+def test_bad_user_api_bodies_are_400s(client: Client, action: str, body: dict[str, Any]) -> None:
+    chats.open_chat("default", 7006, {"first_name": "Ben"})
+    answer = client.post(
+        f"/localtg/api/bots/default/chats/7006/{action}/", body, content_type="application/json"
+    )
+    assert answer.status_code == 400
+    assert answer.json()["ok"] is False and answer.json()["description"]

@@ -66,7 +66,7 @@ def _user_action(handler: Any) -> Any:
             result = await handler(name, chat_id, body)
         except UnknownBot as error:
             return JsonResponse({"ok": False, "description": str(error)}, status=404)
-        except (chats.ChatError, KeyError, TypeError) as error:
+        except (chats.ChatError, KeyError, TypeError, ValueError) as error:
             return JsonResponse({"ok": False, "description": str(error)}, status=400)
         return JsonResponse({"ok": True, "result": result})
 
