@@ -28,7 +28,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 from asgiref.sync import sync_to_async
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from botdialogs.engine.bots import bot_token
 from botdialogs.testing import AsgiServer, CeleryWorker
@@ -389,3 +389,29 @@ async def test_bot_formatting_is_drawn_and_bot_markup_never_runs(
     await expect(bubble(page, "<script>alert(6)</script><i>as written</i>")).to_be_visible()
     assert await page.locator(".lt-messages img, .lt-messages script, .lt-messages i").count() == 0
     assert dialogs == []
+
+
+async def test_a_page_reconnects_and_catches_up(
+    page: Page, inline_server: AsgiServer, bot: Bot
+) -> None:
+    sockets: list[WebSocketRoute] = []
+    reconnect = asyncio.Event()
+
+    async def route(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        if len(sockets) > 1:
+            await reconnect.wait()  # the server stays out of reach until the test says so
+        socket.connect_to_server()
+
+    await page.route_web_socket(re.compile(r"/ws/localtg/"), route)
+    user_id = await open_chat(page, inline_server, "Rob")
+    await sockets[0].close(code=1011)
+    await expect(page.locator("#status")).not_to_have_text("online")
+
+    await bot.send_message(user_id, "Sent while the page was offline")
+    missed = bubble(page, "Sent while the page was offline")
+    assert await missed.count() == 0
+    reconnect.set()
+    await expect(missed).to_be_visible()
+    await expect(page.locator("#status")).to_have_text("online")
+    assert len(sockets) >= 2
