@@ -15,6 +15,7 @@
 
   const messages = new Map(); // message_id -> message view
   let revision = 0;
+  let loaded = false; // answers older than the page's first read are not shown again
   let socket = null;
   let retryDelay = 500;
   let gone = false;
@@ -248,7 +249,7 @@
       messages.set(message.message_id, message);
       added = place(message) || added;
     }
-    if (before > 0) {
+    if (loaded) {
       for (const answer of changes.callback_answers || []) {
         if (answer.revision > before && answer.text) {
           if (answer.show_alert) showAlert(answer.text); else showToast(answer.text);
@@ -256,6 +257,7 @@
       }
     }
     revision = Math.max(revision, changes.revision || 0);
+    loaded = true;
     renderReplyKeyboard();
     if (added && (nearBottom || before === 0)) list.scrollTop = list.scrollHeight;
   }
