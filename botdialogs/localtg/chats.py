@@ -260,8 +260,11 @@ def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> None:
     """Make the simulated user block (or unblock) the bot: its sends then get 403."""
     with transaction.atomic():
         chat = _chat(local_bot(bot_name), chat_id)
-        chat.blocked_bot = blocked
-        chat.save(update_fields=["blocked_bot"])
+        if chat.blocked_bot != blocked:
+            chat.blocked_bot = blocked
+            chat.save(update_fields=["blocked_bot"])
+            # Not a message, but the chat's pages show it: they hear of it like a change.
+            bump(chat)
 
 
 def set_rate_limited(bot_name: str, enabled: bool) -> None:

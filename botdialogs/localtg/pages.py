@@ -119,6 +119,7 @@ def chat(request: HttpRequest, name: str, chat_id: int) -> HttpResponse:
         "maxLength": MAX_TEXT_LENGTH,
         "messagesUrl": reverse("localtg:messages", kwargs=api),
         "pressUrl": reverse("localtg:press", kwargs=api),
+        "blockUrl": reverse("localtg:block", kwargs=api),
         "fileUrl": reverse("localtg:file", kwargs={"file_id": "FILE_ID"}),
         "socketPath": f"/ws/localtg/{name}/{chat_id}/",
     }

@@ -19,6 +19,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
@@ -415,3 +416,26 @@ async def test_a_page_reconnects_and_catches_up(
     await expect(missed).to_be_visible()
     await expect(page.locator("#status")).to_have_text("online")
     assert len(sockets) >= 2
+
+
+async def test_the_user_blocks_and_unblocks_the_bot_in_both_tabs(
+    context: BrowserContext, inline_server: AsgiServer, bot: Bot
+) -> None:
+    first = await context.new_page()
+    user_id = await open_chat(first, inline_server, "Bea")
+    second = await context.new_page()
+    await second.goto(first.url)
+    await expect(second.locator("#status")).to_have_text("online")
+
+    await first.click("#block")
+    for tab in (first, second):
+        await expect(tab.locator("#blocked")).to_be_visible()
+        await expect(tab.locator("#block")).to_have_text("Unblock")
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(user_id, "Anyone there?")
+
+    await second.click("#block")
+    for tab in (first, second):
+        await expect(tab.locator("#blocked")).to_be_hidden()
+    await bot.send_message(user_id, "Welcome back")
+    await expect(bubble(first, "Welcome back")).to_be_visible()

@@ -11,6 +11,8 @@
   const replyKeyboard = document.getElementById("reply-keyboard");
   const toast = document.getElementById("toast");
   const alertBox = document.getElementById("alert");
+  const blockButton = document.getElementById("block");
+  const blockedBanner = document.getElementById("blocked");
   const SAFE_LINK = /^(https?:|tg:)/i;
 
   const messages = new Map(); // message_id -> message view
@@ -20,6 +22,7 @@
   let retryDelay = 500;
   let gone = false;
   let toastTimer = null;
+  let blocked = false;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -226,6 +229,13 @@
     replyKeyboard.hidden = false;
   }
 
+  function showBlocked(value) {
+    blocked = value;
+    blockButton.textContent = value ? "Unblock" : "Block bot";
+    blockButton.setAttribute("aria-pressed", String(value));
+    blockedBanner.hidden = !value;
+  }
+
   function showToast(text) {
     toast.textContent = text;
     toast.hidden = false;
@@ -258,6 +268,7 @@
     }
     revision = Math.max(revision, changes.revision || 0);
     loaded = true;
+    if (typeof changes.blocked === "boolean") showBlocked(changes.blocked);
     renderReplyKeyboard();
     if (added && (nearBottom || before === 0)) list.scrollTop = list.scrollHeight;
   }
@@ -356,6 +367,7 @@
       form.requestSubmit();
     }
   });
+  blockButton.addEventListener("click", () => post(config.blockUrl, { blocked: !blocked }));
   document.getElementById("alert-ok").addEventListener("click", () => { alertBox.hidden = true; });
   window.addEventListener("focus", () => { if (!gone) sync(); });
   document.addEventListener("visibilitychange", () => {
