@@ -130,11 +130,12 @@ async def test_a_page_syncs_then_hears_changes_as_they_commit(
     connected: WebsocketCommunicator, chat: int
 ) -> None:
     first = await sync(connected)
-    assert (first["type"], first["revision"], first["messages"]) == ("changes", 0, [])
+    assert (first["type"], first["cause"], first["revision"]) == ("changes", "sync", 0)
+    assert first["messages"] == []
 
     await sync_to_async(bot_sends)(chat, "Hello")
     pushed = json.loads(await connected.receive_from(timeout=5))
-    assert pushed["type"] == "changes"
+    assert (pushed["type"], pushed["cause"]) == ("changes", "change")
     assert [m["text"] for m in pushed["messages"]] == ["Hello"]
     assert pushed["since"] == 0 and pushed["revision"] == 1
 

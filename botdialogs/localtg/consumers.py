@@ -1,10 +1,11 @@
 """The chat playground's websocket: a page hears its chat's changes as they happen.
 
 The page sends ``{"type": "sync", "since": <revision>}`` (on open, on focus); the consumer
-answers with ``{"type": "changes", ...}`` (what :func:`~botdialogs.localtg.chats.read_chat`
-returns) and from then on pushes the changes whenever the chat's group hears
-``chat.changed``. Writing and pressing go through the HTTP user API. Bad frames get an
-``{"type": "error"}`` frame; a flood or an oversized frame closes the socket.
+answers with ``{"type": "changes", "cause": "sync", ...}`` (what
+:func:`~botdialogs.localtg.chats.read_chat` returns) and from then on pushes the changes
+whenever the chat's group hears ``chat.changed`` (``"cause": "change"``). Writing and
+pressing go through the HTTP user API. Bad frames get an ``{"type": "error"}`` frame; a
+flood or an oversized frame closes the socket.
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             self.synced = True
             self.sent_revision = max(self.sent_revision, changes["revision"])
-            await self.send(json.dumps({"type": "changes", "since": since, **changes}))
+            # "cause" says whether the page asked (sync) or the chat's group heard a change.
+            cause = "sync" if reply else "change"
+            await self.send(
+                json.dumps({"type": "changes", "cause": cause, "since": since, **changes})
+            )
 
     async def _error(self, description: str) -> None:
         await self.send(json.dumps({"type": "error", "description": description}))
