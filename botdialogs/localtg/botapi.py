@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BotDialogsError, UnknownBot
+from botdialogs.localtg.formatting import FormattingError, formatted
 from botdialogs.localtg.models import (
     LocalBot,
     LocalCallbackQuery,
@@ -40,6 +41,10 @@ NOT_MODIFIED = (
 # Token buckets: Telegram lets a chat burst a little over 1 message/s, a bot ~30 messages/s.
 CHAT_RATE, CHAT_BURST = 1.0, 3.0
 BOT_RATE, BOT_BURST = 30.0, 30.0
+#: Telegram's longest message text, in characters.
+MAX_TEXT_LENGTH = 4096
+#: Uploads up to this size keep their bytes, so the chat playground can show them.
+MAX_KEPT_FILE_SIZE = 10 * 1024 * 1024
 
 
 class BotApiError(BotDialogsError):
@@ -169,6 +174,8 @@ def message_json(message: LocalMessage) -> dict[str, Any]:
         data["text"] = message.text
     if message.caption:
         data["caption"] = message.caption
+    if message.entities:
+        data["caption_entities" if message.caption else "entities"] = message.entities
     if message.photo_file_id:
         unique = message.photo_file_id[-16:]
         data["photo"] = [
@@ -177,7 +184,9 @@ def message_json(message: LocalMessage) -> dict[str, Any]:
     if message.document_file_id:
         unique = message.document_file_id[-16:]
         data["document"] = {"file_id": message.document_file_id, "file_unique_id": unique}
-    if message.reply_markup:
+    if message.reply_markup and "inline_keyboard" in message.reply_markup:
+        # Telegram's Message carries inline keyboards only; a reply keyboard (or its
+        # removal) stays in the chat, not in the message object.
         data["reply_markup"] = message.reply_markup
     if message.edited_at:
         data["edit_date"] = _timestamp(message.edited_at)
@@ -247,15 +256,48 @@ def _file_id(params: Mapping[str, Any], key: str, files: Mapping[str, Any]) -> s
     if upload is None:
         raise BotApiError(400, f"Bad Request: wrong file identifier for {key}")
     file_id = f"local-{key}-{secrets.token_urlsafe(18)}"
+    size = getattr(upload, "size", 0) or 0
     LocalFile.objects.create(
         file_id=file_id,
         file_unique_id=file_id[-16:],
         kind=key,
         file_name=getattr(upload, "name", "") or "",
         mime_type=getattr(upload, "content_type", "") or "",
-        size=getattr(upload, "size", 0) or 0,
+        size=size,
+        content=_kept_bytes(upload, size),
     )
     return file_id
+
+
+def _kept_bytes(upload: Any, size: int) -> bytes | None:
+    """The upload's bytes when they are small enough to keep in the database."""
+    if size > MAX_KEPT_FILE_SIZE or not hasattr(upload, "read"):
+        return None
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    content = upload.read(MAX_KEPT_FILE_SIZE + 1)
+    return bytes(content) if len(content) <= MAX_KEPT_FILE_SIZE else None
+
+
+def _formatted(params: Mapping[str, Any], key: str) -> tuple[str, list[dict[str, Any]] | None]:
+    """The plain text and entities of ``params[key]`` (text or caption), as Telegram keeps it."""
+    entities_key = "entities" if key == "text" else "caption_entities"
+    try:
+        text, entities = formatted(
+            str(params.get(key) or ""), params.get("parse_mode"), params.get(entities_key)
+        )
+    except FormattingError as error:
+        raise BotApiError(400, f"Bad Request: can't parse entities: {error}") from None
+    return text, entities or None
+
+
+def _text(params: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+    text, entities = _formatted(params, "text")
+    if not text:
+        raise BotApiError(400, "Bad Request: message text is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise BotApiError(400, "Bad Request: message is too long")
+    return text, entities
 
 
 def _edited_message(bot: LocalBot, params: Mapping[str, Any]) -> LocalMessage:
@@ -290,38 +332,34 @@ def get_me(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -
 
 def send_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendMessage."""
-    text = str(params.get("text") or "")
-    if not text:
-        raise BotApiError(400, "Bad Request: message text is empty")
-    return _new_bot_message(bot, params, text=text)
+    text, entities = _text(params)
+    return _new_bot_message(bot, params, text=text, entities=entities)
 
 
 def send_photo(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendPhoto (by file_id or upload)."""
     file_id = _file_id(params, "photo", files)
-    return _new_bot_message(
-        bot, params, photo_file_id=file_id, caption=str(params.get("caption") or "")
-    )
+    caption, entities = _formatted(params, "caption")
+    return _new_bot_message(bot, params, photo_file_id=file_id, caption=caption, entities=entities)
 
 
 def send_document(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendDocument (by file_id or upload)."""
     file_id = _file_id(params, "document", files)
+    caption, entities = _formatted(params, "caption")
     return _new_bot_message(
-        bot, params, document_file_id=file_id, caption=str(params.get("caption") or "")
+        bot, params, document_file_id=file_id, caption=caption, entities=entities
     )
 
 
 def edit_message_text(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """editMessageText."""
     message = _edited_message(bot, params)
-    text = str(params.get("text") or "")
-    if not text:
-        raise BotApiError(400, "Bad Request: message text is empty")
+    text, entities = _text(params)
     if not message.text:
         raise BotApiError(400, "Bad Request: there is no text in the message to edit")
     markup = params.get("reply_markup") or None
-    return _save_edit(message, {"text": text, "reply_markup": markup})
+    return _save_edit(message, {"text": text, "entities": entities, "reply_markup": markup})
 
 
 def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
@@ -329,8 +367,9 @@ def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mappin
     message = _edited_message(bot, params)
     if not (message.photo_file_id or message.document_file_id):
         raise BotApiError(400, "Bad Request: there is no caption in the message to edit")
-    caption = str(params.get("caption") or "")
-    return _save_edit(message, {"caption": caption, "reply_markup": params.get("reply_markup")})
+    caption, entities = _formatted(params, "caption")
+    changes = {"caption": caption, "entities": entities, "reply_markup": params.get("reply_markup")}
+    return _save_edit(message, changes)
 
 
 def edit_message_reply_markup(
@@ -370,7 +409,10 @@ def answer_callback_query(
     query.answered = True
     query.answer_text = str(params.get("text") or "")
     query.show_alert = _flag(params, "show_alert")
-    query.save(update_fields=["answered", "answer_text", "show_alert"])
+    # The chat's pages show the answer (a toast or an alert): it is a change of the chat.
+    chat = LocalChat.objects.select_for_update().get(pk=query.chat_id)
+    query.revision = bump(chat)
+    query.save(update_fields=["answered", "answer_text", "show_alert", "revision"])
     return True
 
 

@@ -9,22 +9,57 @@ revision so a page can poll for changes only.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.localtg import delivery
-from botdialogs.localtg.botapi import local_bot, message_json, user_json
-from botdialogs.localtg.models import LocalBot, LocalCallbackQuery, LocalChat, LocalMessage
+from botdialogs.localtg.botapi import MAX_TEXT_LENGTH, local_bot, message_json, user_json
+from botdialogs.localtg.models import (
+    LocalBot,
+    LocalCallbackQuery,
+    LocalChat,
+    LocalFile,
+    LocalMessage,
+)
 from botdialogs.localtg.revisions import bump
 
 
 class ChatError(BotDialogsError, ValueError):
     """A user action local Telegram cannot do (no such button, message or chat)."""
+
+
+#: What a simulated user's profile may set (the rest of a chat is local Telegram's).
+PROFILE_FIELDS = ("first_name", "last_name", "username", "language_code")
+_PROFILE_LIMITS = {"first_name": 255, "last_name": 255, "username": 64, "language_code": 16}
+
+
+def clean_profile(profile: dict[str, Any] | None) -> dict[str, str]:
+    """The known profile fields of ``profile`` as strings; ChatError for one too long."""
+    cleaned = {key: str(profile[key]) for key in PROFILE_FIELDS if profile and key in profile}
+    for key, value in cleaned.items():
+        if len(value) > _PROFILE_LIMITS[key]:
+            raise ChatError(f"{key} is longer than {_PROFILE_LIMITS[key]} characters")
+    if "first_name" in cleaned and not cleaned["first_name"].strip():
+        raise ChatError("first_name is empty")
+    return cleaned
+
+
+def check_text(text: str) -> str:
+    """``text`` if Telegram would take it from a user; ChatError (a 400) if not."""
+    if not text.strip():
+        raise ChatError("The message is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ChatError(
+            f"The message is {len(text)} characters long; Telegram takes at most {MAX_TEXT_LENGTH}"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -37,6 +72,7 @@ class Delivery:
 
 
 def _chat(bot: LocalBot, chat_id: int, profile: dict[str, str] | None = None) -> LocalChat:
+    profile = clean_profile(profile)
     chat, created = LocalChat.objects.select_for_update().get_or_create(
         bot=bot, chat_id=chat_id, defaults=profile or {}
     )
@@ -61,6 +97,7 @@ def record_user_message(
     bot_name: str, chat_id: int, text: str, profile: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], int]:
     """Store a user's text message; returns the Update that carries it and its message id."""
+    check_text(text)
     with transaction.atomic():
         bot = local_bot(bot_name)
         chat = _chat(bot, chat_id, profile)
@@ -128,14 +165,52 @@ def record_press(
     return update, message.message_id
 
 
-def message_view(message: LocalMessage) -> dict[str, Any]:
+def open_chat(bot_name: str, chat_id: int, profile: dict[str, Any]) -> LocalChat:
+    """The chat of a simulated user (made with ``profile``, or its profile updated)."""
+    with transaction.atomic():
+        return _chat(local_bot(bot_name), chat_id, clean_profile(profile))
+
+
+def find_chat(bot_name: str, chat_id: int) -> LocalChat:
+    """An existing chat; ChatError when the user never wrote to the bot."""
+    chat = LocalChat.objects.filter(bot=local_bot(bot_name), chat_id=chat_id).first()
+    if chat is None:
+        raise ChatError(f"No chat {chat_id} with bot {bot_name!r}")
+    return chat
+
+
+def _file_view(file: LocalFile | None, file_id: str) -> dict[str, Any]:
+    if file is None:
+        return {"file_id": file_id, "name": "", "mime_type": "", "size": 0, "kept": False}
+    return {
+        "file_id": file_id,
+        "name": file.file_name,
+        "mime_type": file.mime_type,
+        "size": file.size,
+        "kept": bool(getattr(file, "kept", False)),
+    }
+
+
+def message_view(
+    message: LocalMessage, files: Mapping[str, LocalFile] | None = None
+) -> dict[str, Any]:
     """A message as the chat page and the test kit read it."""
     keyboard = (message.reply_markup or {}).get("inline_keyboard", [])
+    files = files or {}
+    shown: dict[str, Any] = {}
+    if message.photo_file_id:
+        shown["photo_file"] = _file_view(files.get(message.photo_file_id), message.photo_file_id)
+    if message.document_file_id:
+        shown["document_file"] = _file_view(
+            files.get(message.document_file_id), message.document_file_id
+        )
     return {
+        **shown,
         "message_id": message.message_id,
         "from_bot": message.from_bot,
         "text": message.text,
         "caption": message.caption,
+        "entities": message.entities or [],
         "photo": message.photo_file_id,
         "document": message.document_file_id,
         "buttons": [[button.get("text", "") for button in row] for row in keyboard],
@@ -153,14 +228,30 @@ def read_chat(bot_name: str, chat_id: int, since: int = 0) -> dict[str, Any]:
     chat = LocalChat.objects.filter(bot=bot, chat_id=chat_id).first()
     if chat is None:
         return {"revision": 0, "messages": [], "callback_answers": []}
-    messages = LocalMessage.objects.filter(chat=chat, revision__gt=since).order_by("message_id")
+    messages = list(
+        LocalMessage.objects.filter(chat=chat, revision__gt=since).order_by("message_id")
+    )
     answers = LocalCallbackQuery.objects.filter(chat=chat, answered=True).order_by("pk")
+    file_ids = {m.photo_file_id or m.document_file_id for m in messages} - {""}
+    files = {
+        file.file_id: file
+        for file in LocalFile.objects.filter(file_id__in=file_ids)
+        .defer("content")
+        .annotate(kept=Q(content__isnull=False))
+    }
     return {
         "revision": chat.revision,
         "blocked": chat.blocked_bot,
-        "messages": [message_view(message) for message in messages],
+        "messages": [message_view(message, files) for message in messages],
         "callback_answers": [
-            {"data": a.data, "text": a.answer_text, "show_alert": a.show_alert} for a in answers
+            {
+                "data": a.data,
+                "text": a.answer_text,
+                "show_alert": a.show_alert,
+                "message_id": a.message_id,
+                "revision": a.revision,
+            }
+            for a in answers
         ],
     }
 
@@ -169,8 +260,11 @@ def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> None:
     """Make the simulated user block (or unblock) the bot: its sends then get 403."""
     with transaction.atomic():
         chat = _chat(local_bot(bot_name), chat_id)
-        chat.blocked_bot = blocked
-        chat.save(update_fields=["blocked_bot"])
+        if chat.blocked_bot != blocked:
+            chat.blocked_bot = blocked
+            chat.save(update_fields=["blocked_bot"])
+            # Not a message, but the chat's pages show it: they hear of it like a change.
+            bump(chat)
 
 
 def set_rate_limited(bot_name: str, enabled: bool) -> None:
@@ -186,7 +280,10 @@ def set_rate_limited(bot_name: str, enabled: bool) -> None:
 async def send_message(
     bot_name: str, chat_id: int, text: str, profile: dict[str, str] | None = None
 ) -> Delivery:
-    """A simulated user writes ``text``; returns after the bot's webhook answered."""
+    """A simulated user writes ``text``; returns after the bot's webhook answered.
+
+    ChatError (before anything is stored) for an empty text or one over 4096 characters.
+    """
     update, message_id = await sync_to_async(record_user_message)(bot_name, chat_id, text, profile)
     status = await delivery.deliver(bot_name, update)
     return Delivery(update=update, status=status, message_id=message_id)

@@ -76,6 +76,9 @@ class LocalMessage(models.Model):
     from_bot = models.BooleanField("sent by the bot", default=False)
     text = models.TextField(blank=True, default="")
     caption = models.TextField(blank=True, default="")
+    entities = models.JSONField(
+        null=True, blank=True, help_text="Formatting of the text or caption (MessageEntity list)."
+    )
     photo_file_id = models.CharField(max_length=255, blank=True, default="")
     document_file_id = models.CharField(max_length=255, blank=True, default="")
     reply_markup = models.JSONField("reply markup", null=True, blank=True)
@@ -112,6 +115,7 @@ class LocalCallbackQuery(models.Model):
     answered = models.BooleanField(default=False)
     answer_text = models.TextField("answer", blank=True, default="")
     show_alert = models.BooleanField("alert", default=False)
+    revision = models.BigIntegerField(default=0, help_text="Chat revision of the answer.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -130,6 +134,11 @@ class LocalFile(models.Model):
     file_name = models.CharField("file name", max_length=255, blank=True, default="")
     mime_type = models.CharField("MIME type", max_length=255, blank=True, default="")
     size = models.PositiveIntegerField(default=0)
+    content = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The uploaded bytes (kept up to a size cap).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

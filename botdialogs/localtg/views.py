@@ -66,7 +66,7 @@ def _user_action(handler: Any) -> Any:
             result = await handler(name, chat_id, body)
         except UnknownBot as error:
             return JsonResponse({"ok": False, "description": str(error)}, status=404)
-        except (chats.ChatError, KeyError, TypeError) as error:
+        except (chats.ChatError, KeyError, TypeError, ValueError) as error:
             return JsonResponse({"ok": False, "description": str(error)}, status=400)
         return JsonResponse({"ok": True, "result": result})
 
@@ -76,9 +76,7 @@ def _user_action(handler: Any) -> Any:
 
 async def _send(name: str, chat_id: int, body: dict[str, Any]) -> dict[str, Any]:
     """Send ``{"text": ..., "first_name"?: ..., "username"?: ...}`` as the user."""
-    profile = {
-        key: str(body[key]) for key in ("first_name", "last_name", "username") if key in body
-    }
+    profile = {key: str(body[key]) for key in chats.PROFILE_FIELDS if key in body}
     done = await chats.send_message(name, chat_id, str(body["text"]), profile or None)
     return {
         "message_id": done.message_id,
