@@ -16,6 +16,7 @@ redis, aiogram types). It sits below the storage so the unit of work can publish
 from botdialogs.monitor.events import (
     GROUP,
     KINDS,
+    UpdateEvents,
     publish,
     publish_action,
     publish_error,
@@ -26,6 +27,7 @@ from botdialogs.monitor.presence import watching
 __all__ = [
     "GROUP",
     "KINDS",
+    "UpdateEvents",
     "publish",
     "publish_action",
     "publish_error",

@@ -14,8 +14,10 @@ event sent when the transaction commits (``on_commit``), and never for a rollbac
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from types import TracebackType
 from typing import Any
 
 from django.db import connection, transaction
@@ -41,6 +43,11 @@ KINDS = {
 MAX_TEXT = 200
 MAX_ITEMS = 20
 
+# The events an update's own task publishes while it runs (see UpdateEvents).
+_held: contextvars.ContextVar[tuple[asyncio.Task[Any], list[dict[str, Any]]] | None] = (
+    contextvars.ContextVar("botdialogs_monitor_held", default=None)
+)
+
 
 def publish(
     kind: str, *, bot: str | int, user_id: int | None, chat_id: int | None, **fields: Any
@@ -54,6 +61,8 @@ def publish(
         return
     try:
         event = _event(kind, bot, user_id, chat_id, fields)
+        if _hold(event):
+            return
         if _in_sync_transaction():
             transaction.on_commit(lambda: sending.submit(event))
         else:
@@ -80,6 +89,69 @@ def publish_action(action: Any, kind: str = "action", **fields: Any) -> None:
         )
     except Exception:
         logger.debug("Could not publish an action to the monitor", exc_info=True)
+
+
+class UpdateEvents:
+    """The monitor events of one update, shown in the order a reader expects.
+
+    The unit of work publishes what an update changed when it commits, before the webhook
+    code knows the update was handled (not a redelivery). Inside ``with UpdateEvents() as
+    events:`` those events are held; :meth:`publish` then shows "update received", what it
+    changed, and ``events.error`` (a handler's bug) if set. Never called (a redelivery, a
+    rollback): the held events are dropped. Nothing is held while nobody watches.
+    """
+
+    __slots__ = ("error", "held", "token")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.held: list[dict[str, Any]] = []
+        self.token: contextvars.Token[Any] | None = None
+
+    def __enter__(self) -> UpdateEvents:
+        if watching():
+            try:
+                task = asyncio.current_task()
+            except RuntimeError:
+                task = None
+            if task is not None:
+                self.token = _held.set((task, self.held))
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.token is not None:
+            _held.reset(self.token)
+            self.token = None
+
+    def publish(self, bot: str, update: Any) -> None:
+        """The update was handled: show it, what it changed, and its error if any."""
+        if not watching():
+            return
+        publish_update(bot, update)
+        for event in self.held:
+            sending.submit(event)
+        self.held.clear()
+        if self.error is not None:
+            publish_error(bot, update, self.error)
+
+
+def _hold(event: dict[str, Any]) -> bool:
+    """Keep ``event`` for the update its task is handling, if there is one."""
+    held = _held.get()
+    if held is None:
+        return False
+    try:
+        if held[0] is not asyncio.current_task():
+            return False  # another task (or a thread) that inherited the context
+    except RuntimeError:
+        return False
+    held[1].append(event)
+    return True
 
 
 def publish_update(bot: str, update: Any) -> None:
