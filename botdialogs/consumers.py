@@ -15,6 +15,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from channels.auth import get_user
 from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import NoReverseMatch, reverse
@@ -52,7 +53,8 @@ class MonitorConsumer(AsyncWebsocketConsumer):
     """The live monitor's websocket: events of :mod:`botdialogs.monitor`, filtered.
 
     Staff only: a connection without an active staff session is refused before the
-    handshake completes (close code 4403). The client sends its filters as JSON text,
+    handshake completes (close code 4403), and an open one is closed with 4403 at the next
+    heartbeat after its session ended. The client sends its filters as JSON text,
     ``{"bot": "<name>" or "", "user": <user id> or ""}``, and gets the events that match,
     each with ``stack_url``, the user's dialog stacks in the admin. Anything else from the
     client (binary frames, long or malformed texts, unknown keys) closes the socket with
@@ -116,8 +118,14 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "event", "event": event}))
 
     async def _keep_present(self) -> None:
+        """Renew this watcher's presence; close the socket once its session has ended
+        (signed out, or no longer staff)."""
         while True:
             await asyncio.sleep(presence.HEARTBEAT)
+            user: Any = await get_user(self.scope)
+            if not (user.is_active and user.is_staff):
+                await self.close(code=FORBIDDEN)
+                return
             await presence.heartbeat(self.channel_name)
 
 

@@ -156,6 +156,19 @@ async def test_the_monitor_socket_is_for_staff_only(thread_connections_closed: N
     assert presence._presence.local == 0
 
 
+async def test_a_socket_is_closed_when_its_user_is_no_longer_staff(
+    thread_connections_closed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence, "HEARTBEAT", 0.05)
+    staff = await sync_to_async(session_cookie)("boss", staff=True)
+    socket = communicator(staff)
+    assert (await socket.connect())[0]
+    await get_user_model().objects.filter(username="boss").aupdate(is_staff=False)
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect()
+    assert presence._presence.local == 0
+
+
 @pytest.mark.parametrize(
     ("message", "code"),
     [

@@ -34,12 +34,17 @@
       return node;
     }
 
+    // Quoted, with control characters (aiogram_dialog's callback separators) made visible.
+    function quoted(text) {
+      return "\u201c" + String(text || "").replace(/[\u0000-\u001f\u007f]/g, "\u00b7") + "\u201d";
+    }
+
     function detail(event) {
       var arrow = event.previous ? event.previous + " \u2192 " : "";
       switch (event.kind) {
         case "update":
-          if (event.update === "callback") return "callback " + JSON.stringify(event.data || "");
-          if (event.update === "message") return "message " + JSON.stringify(event.text || "");
+          if (event.update === "callback") return "callback " + quoted(event.data);
+          if (event.update === "message") return "message " + quoted(event.text);
           return event.update || "";
         case "dialog.started":
         case "dialog.closed":
