@@ -83,8 +83,9 @@ def set_mode(mode: str) -> None:
     presence.reset()
 
 
-async def press_round(bot: Any, callbacks: dict[int, str], presses: int) -> float:
-    """Updates/s of ``presses`` presses in every chat, all chats at once."""
+async def press_round(bot: Any, callbacks: dict[int, str], presses: int) -> tuple[float, float]:
+    """Updates/s and CPU ms per update (this process, the sender thread included) of
+    ``presses`` presses in every chat, all chats at once."""
     from botdialogs.http.delivery import process_update
     from tests.fakes import callback_update
 
@@ -92,9 +93,12 @@ async def press_round(bot: Any, callbacks: dict[int, str], presses: int) -> floa
         for _ in range(presses):
             await process_update("default", fresh(callback_update(chat_id, callbacks[chat_id])))
 
+    cpu_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(press_all(chat_id) for chat_id in callbacks))
-    return len(callbacks) * presses / (time.perf_counter() - started)
+    updates = len(callbacks) * presses
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    return updates / elapsed, cpu * 1000 / updates
 
 
 async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]:
@@ -121,14 +125,16 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
         markup = bot.session.calls[-1].reply_markup  # type: ignore[attr-defined]
         callbacks[chat_id] = markup.inline_keyboard[0][0].callback_data
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     ratios: dict[str, list[float]] = {"idle": [], "watched": []}
     for number in range(rounds):
         order = MODES[number % 3 :] + MODES[: number % 3]
         measured = {}
         for mode in order:
             set_mode(mode)
-            measured[mode] = await press_round(bot, callbacks, presses)
+            measured[mode], cpu_ms = await press_round(bot, callbacks, presses)
             results[mode].append(measured[mode])
+            cpu[mode].append(cpu_ms)
         for mode in ratios:
             ratios[mode].append(measured[mode] / measured["disabled"])
     # The watched rounds' events leave before the loop ends (a counter, no event to wait on).
@@ -139,6 +145,7 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
     await close_dispatcher(bots.get_dispatcher("default"))
     return {
         "updates_per_s": {mode: round(statistics.median(v), 1) for mode, v in results.items()},
+        "cpu_ms_per_update": {mode: round(statistics.median(v), 3) for mode, v in cpu.items()},
         "ratio_to_disabled": {mode: round(statistics.median(v), 3) for mode, v in ratios.items()},
         "ratio_spread": {mode: [round(min(v), 3), round(max(v), 3)] for mode, v in ratios.items()},
     }
@@ -186,11 +193,20 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from channels.layers import get_channel_layer
+
+    hooks = hook_costs()
+    engine = asyncio.run(engine_rounds(args.chats, args.presses, args.rounds))
+    # An update passes UpdateEvents once and the unit of work's watching() once.
+    per_update_ns = hooks["UpdateEvents enter/exit/publish"] + hooks["watching()"]
     report = {
         "database": connection.vendor,
-        "channel_layer": type(__import__("channels.layers").layers.get_channel_layer()).__name__,
-        "hook_ns_per_call_nobody_watching": hook_costs(),
-        **asyncio.run(engine_rounds(args.chats, args.presses, args.rounds)),
+        "channel_layer": type(get_channel_layer()).__name__,
+        "hook_ns_per_call_nobody_watching": hooks,
+        **engine,
+        "hooks_share_of_update_cpu_nobody_watching": (
+            f"{per_update_ns / (engine['cpu_ms_per_update']['disabled'] * 1e6):.4%}"
+        ),
     }
     print(json.dumps(report, indent=2))
 
