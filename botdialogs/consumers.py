@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from channels.auth import get_user
 from channels.consumer import AsyncConsumer
@@ -55,7 +55,8 @@ class MonitorConsumer(AsyncWebsocketConsumer):
     Staff only: a connection without an active staff session is refused before the
     handshake completes (close code 4403), and an open one is closed with 4403 at the next
     heartbeat after its session ended. The client sends its filters as JSON text,
-    ``{"bot": "<name>" or "", "user": <user id> or ""}``, and gets the events that match,
+    ``{"bot": "<name>" or "", "user": <user id> or ""}`` (or the same in the URL's query
+    string, applied from the start), and gets the events that match,
     each with ``stack_url``, the user's dialog stacks in the admin. Anything else from the
     client (binary frames, long or malformed texts, unknown keys) closes the socket with
     4400, and more than ``MAX_MESSAGES`` messages in ``FLOOD_WINDOW`` seconds with 4429.
@@ -74,7 +75,14 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         if not (user is not None and user.is_active and user.is_staff):
             await self.close(code=FORBIDDEN)
             return
-        self.filters: dict[str, Any] = {"bot": None, "user": None}
+        # Filters may come in the URL too (?bot=&user=), so that none of the first events
+        # slips through before the client's first message.
+        query = parse_qsl(self.scope.get("query_string", b"").decode("latin-1"))
+        filters = _parse_filters(json.dumps(dict(query)), self.MAX_MESSAGE_CHARS)
+        if filters is None:
+            await self.close(code=BAD_MESSAGE)
+            return
+        self.filters: dict[str, Any] = filters
         self.received: list[float] = []
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await presence.join(self.channel_name)
@@ -122,10 +130,14 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         (signed out, or no longer staff)."""
         while True:
             await asyncio.sleep(presence.HEARTBEAT)
-            user: Any = await get_user(self.scope)
-            if not (user.is_active and user.is_staff):
-                await self.close(code=FORBIDDEN)
-                return
+            try:
+                user: Any = await get_user(self.scope)
+            except Exception:  # a database hiccup: look again at the next beat
+                monitor_logger.debug("Could not check a monitor watcher's user", exc_info=True)
+            else:
+                if not (user.is_active and user.is_staff):
+                    await self.close(code=FORBIDDEN)
+                    return
             await presence.heartbeat(self.channel_name)
 
 

@@ -76,7 +76,7 @@ class Socket(ApplicationCommunicator):
         await self.wait(5)
 
 
-def communicator(cookie: str | None = None) -> Socket:
+def communicator(cookie: str | None = None, query: bytes = b"") -> Socket:
     """The site's own ASGI application (session auth, origin check) on a monitor socket."""
     from project.asgi import application
 
@@ -86,7 +86,7 @@ def communicator(cookie: str | None = None) -> Socket:
     scope = {
         "type": "websocket",
         "path": SOCKET_PATH,
-        "query_string": b"",
+        "query_string": query,
         "headers": headers,
         "subprotocols": [],
     }
@@ -199,6 +199,22 @@ async def test_garbage_from_the_client_closes_the_socket(
         "user": 42,
     }
     await again.disconnect()
+
+
+async def test_filters_in_the_url_apply_from_the_start_and_are_checked(
+    thread_connections_closed: None,
+) -> None:
+    staff = await sync_to_async(session_cookie)("boss", staff=True)
+    refused = communicator(staff, query=b"user=12;DROP")
+    assert await refused.connect() == (False, 4400)
+    socket = communicator(staff, query=b"bot=default&user=42")
+    assert (await socket.connect())[0]
+    for user_id in (41, 42):  # as the channel layer hands them over, before any message
+        event = {"kind": "update", "bot": "default", "user_id": user_id, "chat_id": user_id}
+        await socket.send_input({"type": "monitor.event", "event": event})
+    shown = json.loads(await socket.receive_from())["event"]
+    assert (shown["user_id"], shown["kind"]) == (42, "update")  # 41's was filtered out
+    await socket.disconnect()
 
 
 async def test_a_flood_of_messages_closes_the_socket(thread_connections_closed: None) -> None:

@@ -95,7 +95,12 @@
 
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + window.location.host + config.socket_path);
+      var current = filters();
+      var query = new URLSearchParams();
+      if (current.bot) query.set("bot", current.bot);
+      if (current.user) query.set("user", current.user);
+      socket = new WebSocket(scheme + window.location.host + config.socket_path +
+        (query.toString() ? "?" + query.toString() : ""));
       socket.addEventListener("open", function () {
         retryDelay = 1000;
         socket.send(JSON.stringify(filters()));
