@@ -375,3 +375,37 @@ async def test_events_of_a_celery_worker_reach_a_watcher_of_the_web_process(
         assert {event["user_id"] for event in events} == {6202}
     finally:
         await socket.close()
+
+
+# -- background actions and timers (in this process, Bot API answered from memory) ----------
+from tests.test_background import CHAT, Probe, feed  # noqa: E402
+from tests.test_timers import fire_due  # noqa: E402
+from tests.test_timers import session as timers_bot  # noqa: E402, F401 - a fixture
+
+
+@pytest.mark.usefixtures("timers_bot")
+def test_background_actions_and_timers_show_with_their_state_and_id(
+    recorded: list[dict[str, Any]],
+) -> None:
+    from botdialogs import background
+
+    feed("/start")
+    assert has("dialog.started", state="Probe:main", user_id=CHAT)(recorded)
+    recorded.clear()
+    background.switch_to("default", CHAT, CHAT, Probe.other)
+    assert has("dialog.switched", previous="Probe:main", state="Probe:other")(recorded)
+    [action] = [event for event in recorded if event["kind"] == "action"]
+    assert (action["action"], action["state"], action["bot"]) == (
+        "switch_to",
+        "Probe:other",
+        "default",
+    )
+    assert action["action_id"]
+    recorded.clear()
+    feed("/remind")  # schedules a timer that updates dialog_data["n"]
+    recorded.clear()
+    assert fire_due().outcomes == {"fired": 1}
+    [timer] = [event for event in recorded if event["kind"] == "timer"]
+    assert (timer["action"], timer["user_id"], timer["chat_id"]) == ("update", CHAT, CHAT)
+    assert timer["timer_id"] == timer["action_id"]
+    assert has("data.changed", keys=["n"], state="Probe:other")(recorded)
