@@ -16,10 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import path
+
 from botdialogs.background.delivery import CHANNEL_NAME
-from botdialogs.consumers import BackgroundActionConsumer
+from botdialogs.consumers import BackgroundActionConsumer, MonitorConsumer
 
 channel_routes: dict[str, Any] = {CHANNEL_NAME: BackgroundActionConsumer.as_asgi()}
 
 #: Websocket URLs (each consumer checks its own permissions).
-websocket_urlpatterns: list[Any] = []
+websocket_urlpatterns: list[Any] = [
+    # The live monitor (staff only; the page is botdialogs:monitor).
+    path(
+        "ws/botdialogs/monitor/",
+        MonitorConsumer.as_asgi(),  # type: ignore[arg-type]  # an ASGI app, as channels routes
+        name="botdialogs-monitor",
+    ),
+]

@@ -2,9 +2,12 @@
 
 from django.urls import path
 
-from botdialogs.http import views
+from botdialogs import views
+from botdialogs.http import views as http_views
 
 app_name = "botdialogs"
 urlpatterns = [
-    path("bots/<str:name>/webhook/", views.webhook, name="webhook"),
+    path("bots/<str:name>/webhook/", http_views.webhook, name="webhook"),
+    # Staff only (the admin's login otherwise); events over ws/botdialogs/monitor/.
+    path("botdialogs/monitor/", views.monitor, name="monitor"),
 ]

@@ -119,7 +119,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 reads with a 5 s socket timeout by default: channels-redis's 5 s
+            # blocking pop (a consumer waiting for messages) then fails and drops every
+            # idle websocket (django/channels_redis#422). Wait longer than the pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:

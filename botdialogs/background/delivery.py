@@ -29,6 +29,7 @@ from botdialogs.conf import get_settings
 from botdialogs.engine.sync import call_async, refuse_in_async
 from botdialogs.engine.update_context import update_in_progress
 from botdialogs.exceptions import BadBackgroundAction
+from botdialogs.monitor import publish_action
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -84,6 +85,7 @@ def _deliver_inline(action: dict[str, Any]) -> None:
         call_async(_schedule, action)
     else:
         call_async(perform, action)
+        publish_action(action)
 
 
 async def _schedule(action: dict[str, Any]) -> None:
@@ -101,3 +103,5 @@ async def _perform_logged(action: dict[str, Any]) -> None:
         await perform(action)
     except Exception:
         logger.exception("Background action failed: %s", describe(action))
+    else:
+        publish_action(action)

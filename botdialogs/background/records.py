@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from botdialogs.background.actions import describe, validate_action
 from botdialogs.exceptions import BadBackgroundAction, is_transient
+from botdialogs.monitor import publish_action
 from botdialogs.storage import ActionClaim, claiming
 
 logger = logging.getLogger("botdialogs.background")
@@ -93,6 +94,7 @@ async def perform_claimed(action: dict[str, Any], claim: ActionClaim | None = No
         return DUPLICATE
     if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
         return DUPLICATE
+    publish_action(action)
     return PERFORMED
 
 

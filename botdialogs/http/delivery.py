@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from botdialogs.conf import get_settings, missing_required_secret
 from botdialogs.engine.bots import get_bot, get_dispatcher
 from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
+from botdialogs.monitor import UpdateEvents
 from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
 
 # Moved to the storage layer with the other cleanups; kept here for old callers.
@@ -231,14 +232,16 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     if not with_unit and await sync_to_async(claim.taken)():
         _redelivered(claim)
         return None
+    events = UpdateEvents()  # the live monitor's, held until the update is known handled
     try:
-        with claiming(claim):
+        with claiming(claim), events:
             result = await dispatcher.feed_update(bot, update)
     except Exception as error:
         if is_transient(error):
             logger.warning("%s not processed, to be retried: %r", claim.describe(), error)
             raise
         logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
+        events.error = error
         result = None
     if claim.fresh is False:
         _redelivered(claim)
@@ -246,6 +249,7 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
         _redelivered(claim)  # without a unit of work, a concurrent delivery won
         return None
+    events.publish(bot_name, update)
     if isinstance(result, TelegramMethod):
         return await _method_response(bot, dispatcher_call=result)
     return None

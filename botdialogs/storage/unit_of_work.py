@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from botdialogs.exceptions import StorageUnavailable, is_transient
+from botdialogs.monitor import watching
+from botdialogs.storage.changes import publish_changes
 from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.database import ExtraWrite, StorageDatabase, Transaction, WritePlan
 from botdialogs.storage.rows import (
@@ -105,6 +107,8 @@ class UnitOfWork:
             if error is not None:
                 raise StorageUnavailable(f"Commit failed: {commit_error}") from error
             raise StorageUnavailable(f"Commit failed: {commit_error}") from commit_error
+        if plan is not None and watching():  # the live monitor, after the commit
+            publish_changes(self.original, self.rows)
 
     # -- what handlers see ------------------------------------------------------------------
     async def get(self, row: RowId) -> Row:

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from botdialogs.background.actions import describe, perform
 from botdialogs.exceptions import BadBackgroundAction
+from botdialogs.monitor import publish_action
 from botdialogs.storage import TimerClaim, claiming
 
 logger = logging.getLogger("botdialogs.timers")
@@ -101,6 +102,7 @@ async def fire(timer: dict[str, Any]) -> str:
     # A storage without a unit of work (Redis, memory): marked fired after it ran.
     if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
         return DUPLICATE
+    publish_action(timer["action"], kind="timer", timer_id=timer["id"])
     return FIRED
 
 
