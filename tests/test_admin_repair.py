@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from botdialogs import background
 from botdialogs.admin.repair import RESET_NOTICE
+from botdialogs.background import delivery
 from botdialogs.engine import bots
 from botdialogs.engine.bots import bot_id
 from botdialogs.models import (
@@ -180,6 +181,46 @@ def test_close_top_refuses_an_empty_stack(admin_client: Client, session: Recordi
     assert session.calls == []
 
 
+def test_close_top_of_a_stack_the_bot_code_no_longer_knows_repairs_the_rows_only(
+    admin_client: Client, session: RecordingSession
+) -> None:
+    bot = bot_id("default")
+    stack = DialogStack.objects.create(
+        bot_id=bot, chat_id=7, user_id=7, intents=["a", "b"], depth=2, state="Gone:away"
+    )
+    for intent, state in (("a", "MainMenu:menu"), ("b", "Gone:away")):
+        DialogContext.objects.create(
+            bot_id=bot, chat_id=7, user_id=7, intent_id=intent, stack=stack, state=state
+        )
+
+    response = act(admin_client, DialogStack, "close_top", [stack.pk], post="yes")
+
+    assert said(response) == [
+        "Closed dialog Gone for user 7 (chat 7) in the database only (this site's bot code "
+        "does not know its states); now at MainMenu:menu. Their chat was not updated: their "
+        "next message or press goes to the dialog below."
+    ]
+    stack.refresh_from_db()
+    assert (stack.intents, stack.state) == (["a"], "MainMenu:menu")
+    assert session.calls == []
+
+
+def test_close_top_with_a_queued_backend_says_it_is_queued(
+    admin_client: Client, ann: DialogStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(delivery, "deliver", sent.append)  # a broker with no worker yet
+
+    response = act(admin_client, DialogStack, "close_top", [ann.pk], post="yes")
+
+    (action,) = sent
+    assert said(response) == [
+        f"Closing dialog FoodOrder for Ann Smith (chat 1001): queued as background action "
+        f"{action['id']}; then MainMenu:menu is shown."
+    ]
+    assert action["action"] == "done" and action["chat_id"] == USER
+
+
 # -- reset ------------------------------------------------------------------------------------
 def test_reset_removes_the_old_keyboard_and_tells_the_user(
     admin_client: Client, ann: DialogStack, session: RecordingSession
@@ -231,6 +272,8 @@ def test_stack_page_names_the_user_and_links_their_chats(
     assert reverse("admin:botdialogs_telegramchat_change", args=[chat.pk]) in html
     assert f'href="/localtg/chats/default/{USER}/"' in html
     assert "updated at most every 5 min" in html
+    chats = admin_client.get(changelist(TelegramChat)).content.decode()
+    assert "last seen (updated at most every 5 min)" in chats.lower()
     listing = admin_client.get(changelist(DialogStack)).content.decode()
     assert "Ann Smith" in listing and "@ann_s" in listing
     # The top state names the dialog; one bot and the default stack need no column.

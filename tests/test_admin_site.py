@@ -110,3 +110,13 @@ def test_orders_list_reads_customers_in_the_list_query(admin_client: Client) -> 
     with CaptureQueriesContext(connection) as many:
         admin_client.get(url)
     assert len(many) == len(few)
+
+
+@pytest.mark.parametrize("term", ["\x00", "99999999999999999999999", "@", "ann\x00"])
+def test_orders_search_survives_hostile_terms(admin_client: Client, term: str) -> None:
+    order_for(1001, "Ann", "ann_s", {"Pizza": 1})
+
+    response = admin_client.get(reverse("admin:shop_order_changelist"), {"q": term})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from botdialogs.admin.big_tables import NulSafeAdminMixin, as_bigint
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import bot_id
 from botdialogs.models import TelegramChat
@@ -47,7 +48,7 @@ def with_customers(orders: QuerySet[Order]) -> QuerySet[Order]:
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     """Orders with their items and customer; search by customer name, @username or id."""
 
     list_display = ["id", "items_summary", "customer", "status", "created_at"]
@@ -67,13 +68,16 @@ class OrderAdmin(admin.ModelAdmin):
         """Every word must match the customer's id, first or last name, or username."""
         for word in search_term.split():
             name = word.removeprefix("@")
+            if not name:
+                return queryset.none(), False  # a bare "@" names nobody
             where = (
                 Q(customer_first_name__icontains=name)
                 | Q(customer_last_name__icontains=name)
                 | Q(customer_username__iexact=name)
             )
-            if word.isdigit():
-                where |= Q(telegram_user_id=int(word)) | Q(pk=int(word))
+            number = as_bigint(word)
+            if number is not None:
+                where |= Q(telegram_user_id=number) | Q(pk=number)
             queryset = queryset.filter(where)
         return queryset, False
 
