@@ -272,6 +272,14 @@ def test_stack_page_names_the_user_and_links_their_chats(
     assert reverse("admin:botdialogs_telegramchat_change", args=[chat.pk]) in html
     assert f'href="/localtg/chats/default/{USER}/"' in html
     assert "updated at most every 5 min" in html
+    contexts = admin_client.get(changelist(DialogContext)).content.decode()
+    assert contexts.count("Ann Smith</a> @ann_s") == 2
+    context = DialogContext.objects.filter(stack=ann).first()
+    assert context is not None
+    context_page = admin_client.get(
+        reverse("admin:botdialogs_dialogcontext_change", args=[context.pk])
+    ).content.decode()
+    assert "Ann Smith" in context_page and f"/localtg/chats/default/{USER}/" in context_page
     chats = admin_client.get(changelist(TelegramChat)).content.decode()
     assert "last seen (updated at most every 5 min)" in chats.lower()
     listing = admin_client.get(changelist(DialogStack)).content.decode()
