@@ -352,3 +352,4 @@ def test_inline_background_actions_are_listed_with_their_outcome(
     assert len(ids) == 2 and {status for _, status in ids} == {"done"}
     for action_id, _ in ids:
         assert action_id in html
+    assert ">start MainMenu:menu<" in html and ">start FoodOrder:hungry<" in html

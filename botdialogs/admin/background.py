@@ -70,16 +70,22 @@ class BroadcastAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
 
 @admin.register(BackgroundAction)
 class BackgroundActionAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
-    """Actions workers received: what ran, what was rejected and why."""
+    """Every action performed (inline, Celery or Channels): what ran, what was rejected, why.
+
+    A performed action's row commits with the dialog state it changed (its claim), so the
+    list shows exactly what took effect.
+    """
 
     list_display = (
         "action_id",
-        "action",
+        "what",
         "bot_name",
         "chat_id",
         "status",
         "attempts",
         "started_at",
+        "finished_at",
+        "error_excerpt",
     )
     list_filter = ("status", "action", "bot_name")
     search_fields = ("=action_id", "=chat_id", "=user_id")
@@ -91,3 +97,12 @@ class BackgroundActionAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdm
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a deleted "done" row would let a redelivered action run twice
+
+    @admin.display(description="action", ordering="action")
+    def what(self, obj: BackgroundAction) -> str:
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        return " ".join(str(v) for v in (obj.action, payload.get("state")) if v)
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: BackgroundAction) -> str:
+        return obj.error if len(obj.error) <= 80 else obj.error[:79] + "…"
