@@ -271,7 +271,8 @@ def test_stack_page_names_the_user_and_links_their_chats(
     assert "Ann Smith" in html and "@ann_s" in html
     assert reverse("admin:botdialogs_telegramchat_change", args=[chat.pk]) in html
     assert f'href="/localtg/chats/default/{USER}/"' in html
-    assert "updated at most every 5 min" in html
+    assert "updated at most every 5 min" in html and " ago)" in html
+    assert "<h2>Ann Smith (chat 1001): FoodOrder:hungry</h2>" in html
     contexts = admin_client.get(changelist(DialogContext)).content.decode()
     assert contexts.count("Ann Smith</a> @ann_s") == 2
     context = DialogContext.objects.filter(stack=ann).first()

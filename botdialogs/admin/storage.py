@@ -9,6 +9,7 @@ are read-only.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -18,7 +19,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from botdialogs.admin import big_tables
 from botdialogs.admin.big_tables import (
@@ -65,9 +68,16 @@ def without_single_bot(columns: Any) -> tuple[str, ...]:
     return tuple(column for column in columns if column != "bot")
 
 
-def last_seen_of(row: Any) -> Any:
-    """When the row's user last wrote to the bot (from their chat record), or None."""
-    return (
+def seen_text(when: datetime | None) -> str:
+    """``Nov. 26, 2026, 12:51 a.m. (3 minutes ago)``, in the site's time zone."""
+    if when is None:
+        return "never"
+    return f"{formats.localize(timezone.localtime(when))} ({timesince(when)} ago)"
+
+
+def last_seen_of(row: Any) -> str:
+    """When the row's user last wrote to the bot (from their chat record)."""
+    return seen_text(
         TelegramChat.objects.filter(bot_id=row.bot_id, chat_id=row.chat_id, user_id=row.user_id)
         .values_list("last_seen", flat=True)
         .first()
@@ -211,8 +221,8 @@ class TelegramChatAdmin(StorageAdmin):
         return " ".join(name for name in (obj.first_name, obj.last_name) if name)
 
     @admin.display(description=LAST_SEEN, ordering="last_seen")
-    def seen(self, obj: TelegramChat) -> Any:
-        return obj.last_seen
+    def seen(self, obj: TelegramChat) -> str:
+        return seen_text(obj.last_seen)
 
     @admin.display(description="dialogs")
     def dialogs(self, obj: TelegramChat) -> str:
@@ -334,12 +344,26 @@ class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # "Reset dialogs" deletes and tells the user; a bare delete would not
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The page's heading says whose stack it is and what they see."""
+        stack = self.get_object(request, object_id)
+        if stack is not None:
+            subtitle = f"{short_name(stack)}: {self.dialog(stack)}"
+            extra_context = {"subtitle": subtitle, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="user")
     def who(self, obj: DialogStack) -> str:
         return person_html(obj)
 
     @admin.display(description=LAST_SEEN)
-    def seen(self, obj: DialogStack) -> Any:
+    def seen(self, obj: DialogStack) -> str:
         return last_seen_of(obj)
 
     @admin.display(description="top dialog", ordering="state")
@@ -461,7 +485,7 @@ class DialogContextAdmin(StorageAdmin):
         return person_html(obj)
 
     @admin.display(description=LAST_SEEN)
-    def seen(self, obj: DialogContext) -> Any:
+    def seen(self, obj: DialogContext) -> str:
         return last_seen_of(obj)
 
     @admin.display(description="stack")
