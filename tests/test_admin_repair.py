@@ -221,6 +221,29 @@ def test_close_top_with_a_queued_backend_says_it_is_queued(
     assert action["action"] == "done" and action["chat_id"] == USER
 
 
+def test_close_top_confirmed_twice_closes_one_dialog(
+    admin_client: Client, ann: DialogStack
+) -> None:
+    page = act(admin_client, DialogStack, "close_top", [ann.pk])
+    top = ann.intents[-1]
+    assert f'name="expect-{ann.pk}" value="{top}"' in page.content.decode()
+    confirmed = {"post": "yes", f"expect-{ann.pk}": top}
+
+    first = act(admin_client, DialogStack, "close_top", [ann.pk], **confirmed)
+    second = act(admin_client, DialogStack, "close_top", [ann.pk], **confirmed)
+
+    assert said(first) == [
+        "Closed dialog FoodOrder for Ann Smith (chat 1001); now showing MainMenu:menu"
+    ]
+    assert said(second) == [
+        "Nothing closed for Ann Smith (chat 1001): it was closed already "
+        "(now showing MainMenu:menu)."
+    ]
+    ann.refresh_from_db()
+    assert (ann.depth, ann.state) == (1, "MainMenu:menu")
+    assert BackgroundAction.objects.filter(action="done").count() == 1
+
+
 # -- reset ------------------------------------------------------------------------------------
 def test_reset_removes_the_old_keyboard_and_tells_the_user(
     admin_client: Client, ann: DialogStack, session: RecordingSession

@@ -28,6 +28,9 @@ class PlannedChange:
     who: str
     change: str
     refused: bool = False
+    #: What the support person saw (posted back as ``expect-<pk>``): the repair checks that
+    #: it still holds, so a double click or a stale page changes nothing twice.
+    expect: str = ""
 
 
 def confirm_then_run(
@@ -39,9 +42,13 @@ def confirm_then_run(
     title: str,
     button: str,
     plan: Callable[[Any], PlannedChange],
-    run: Callable[[Any], RepairOutcome],
+    run: Callable[[Any, str | None], RepairOutcome],
 ) -> TemplateResponse | None:
-    """The confirmation page for ``action``; once confirmed, ``run`` each row and report."""
+    """The confirmation page for ``action``; once confirmed, ``run`` each row and report.
+
+    ``run`` gets the row and what its confirmation showed (``PlannedChange.expect``, or
+    None when the POST did not carry it).
+    """
     rows = list(queryset[: MAX_ROWS + 1])
     if len(rows) > MAX_ROWS:
         model_admin.message_user(
@@ -69,6 +76,6 @@ def confirm_then_run(
         request.current_app = model_admin.admin_site.name
         return TemplateResponse(request, "botdialogs/admin/repair_confirmation.html", context)
     for row in rows:
-        outcome = run(row)
+        outcome = run(row, request.POST.get(f"expect-{row.pk}"))
         model_admin.message_user(request, outcome.text, outcome.level)
     return None

@@ -146,13 +146,26 @@ def known_to_bot(bot_name: str | None, states: Iterable[str]) -> bool:
     return all(state in defined for state in states)
 
 
-def close_top_for_support(stack_pk: int, who: str) -> RepairOutcome:
+def close_top_action_id(stack_pk: int, intent_id: str) -> str:
+    """The id of the action that closes dialog ``intent_id`` on a stack.
+
+    Derived from the dialog's intent id: a confirmation posted twice (a double click, a
+    reload) sends the same action, and its claim lets it take effect once.
+    """
+    return f"admin-close-top-{stack_pk}-{intent_id}"[:64]
+
+
+def close_top_for_support(
+    stack_pk: int, who: str, expected_top: str | None = None
+) -> RepairOutcome:
     """Close the top dialog of a stack and show the user the dialog underneath.
 
-    Goes through :func:`botdialogs.background.done`, like any site action: aiogram_dialog
-    closes the dialog, shows the one below (or removes the keyboard when none is left), and
-    the action's row commits with the state (exactly once, listed in the admin). A stack
-    whose bot or states this process does not know is repaired in the database only.
+    Goes through :mod:`botdialogs.background` (a ``done`` action), like any site action:
+    aiogram_dialog closes the dialog, shows the one below (or removes the keyboard when none
+    is left), and the action's row commits with the state (exactly once, listed in the
+    admin). ``expected_top`` is the intent id the support person confirmed closing: when
+    another dialog is on top by now, nothing is closed. A stack whose bot or states this
+    process does not know is repaired in the database only.
     """
     from botdialogs import background
     from botdialogs.models import BackgroundAction
@@ -162,6 +175,16 @@ def close_top_for_support(stack_pk: int, who: str) -> RepairOutcome:
         return RepairOutcome(f"Nothing to close for {who}: the stack is gone.", messages.WARNING)
     if not stack.intents:
         return RepairOutcome(f"Nothing to close for {who}: no dialog is open.", messages.WARNING)
+    if expected_top and stack.intents[-1] != expected_top:
+        done = BackgroundAction.objects.filter(
+            action_id=close_top_action_id(stack.pk, expected_top),
+            status=BackgroundAction.Status.DONE,
+        ).exists()
+        why = "it was closed already" if done else "it is no longer the top dialog"
+        return RepairOutcome(
+            f"Nothing closed for {who}: {why} (now showing {stack.state or 'no dialog'}).",
+            messages.WARNING,
+        )
     states = states_below(stack)
     closing = dialog_name(states[-1] or stack.state)
     bot_name = bot_name_for_id(stack.bot_id)
@@ -175,14 +198,18 @@ def close_top_for_support(stack_pk: int, who: str) -> RepairOutcome:
             messages.WARNING,
         )
     assert bot_name is not None
-    action_id = background.done(
+    action = background.build_action(
+        "done",
         bot_name,
         stack.user_id,
         stack.chat_id,
         stack_id=stack.stack_id,
         thread_id=stack.thread_id or None,
         business_connection_id=stack.business_connection_id or None,
+        result=None,
+        show_mode=None,
     )
+    action_id = background.send({**action, "id": close_top_action_id(stack.pk, stack.intents[-1])})
     record = BackgroundAction.objects.filter(action_id=action_id).only("status", "error").first()
     if record is not None and record.status == BackgroundAction.Status.DONE:
         stack = DialogStack.objects.filter(pk=stack_pk).first()

@@ -249,7 +249,7 @@ class TelegramChatAdmin(StorageAdmin):
                 refused=count == 0,
             )
 
-        def run(chat: TelegramChat) -> RepairOutcome:
+        def run(chat: TelegramChat, _seen: str | None) -> RepairOutcome:
             stacks = list(DialogStack.objects.filter(bot_id=chat.bot_id, chat_id=chat.chat_id))
             orphans = Q(bot_id=chat.bot_id, chat_id=chat.chat_id)
             return reset_for_support(stacks, short_name(chat), orphans if stacks else None)
@@ -398,6 +398,7 @@ class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
                 short_name(stack),
                 f"closes dialog {dialog_name(states[-1] or stack.state)} "
                 f"({states[-1] or stack.state}); {shown}",
+                expect=stack.intents[-1],
             )
 
         return confirm_then_run(
@@ -408,7 +409,7 @@ class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
             title="Close the top dialog?",
             button="Yes, close it",
             plan=plan,
-            run=lambda stack: close_top_for_support(stack.pk, short_name(stack)),
+            run=lambda stack, top: close_top_for_support(stack.pk, short_name(stack), top),
         )
 
     @admin.action(description="Reset dialogs… (asks first; tells the user)", permissions=["change"])
@@ -432,7 +433,7 @@ class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
             title="Reset dialogs?",
             button="Yes, reset their dialogs",
             plan=plan,
-            run=lambda stack: reset_for_support([stack], short_name(stack)),
+            run=lambda stack, _seen: reset_for_support([stack], short_name(stack)),
         )
 
 
