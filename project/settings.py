@@ -199,6 +199,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The site's own CSS (pages under templates/, and the admin's few additions) lives in the
+# top-level static/, beside templates/: the project is not an app, so it has no static/ of its own.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # While DEBUG is on WhiteNoise finds files in the apps, no collectstatic needed; in
 # production `manage.py collectstatic` fills STATIC_ROOT with hashed, compressed files
 # (project.settings_production).

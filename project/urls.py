@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 
 urlpatterns = [
+    # What this is, with the way in: the chat playground, the live monitor, the admin.
+    path("", TemplateView.as_view(template_name="landing.html"), name="landing"),
     path("admin/", admin.site.urls),
     path("", include("botdialogs.urls")),
     # Local Telegram, the optional Bot API emulator for bots without a token.

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from botdialogs.admin.big_tables import NulSafeAdminMixin
+from botdialogs.admin.big_tables import NulSafeAdminMixin, ReadOnlyPageMixin
 from botdialogs.models import BackgroundAction, Broadcast
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(NulSafeAdminMixin, admin.ModelAdmin):
+class BroadcastAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
     """Progress of broadcasts; "Run again" resumes one (chats already reached are skipped)."""
 
     list_display = ("id", "bot_name", "what", "status", "progress", "sent", "failed", "skipped")
@@ -53,6 +55,9 @@ class BroadcastAdmin(NulSafeAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of who was reached; resume with "Run again"
+
     @admin.action(description="Run again (resume)")
     def run_again(self, request: HttpRequest, queryset: QuerySet[Broadcast]) -> None:
         from botdialogs.background import broadcast
@@ -64,17 +69,23 @@ class BroadcastAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BackgroundAction)
-class BackgroundActionAdmin(NulSafeAdminMixin, admin.ModelAdmin):
-    """Actions workers received: what ran, what was rejected and why."""
+class BackgroundActionAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
+    """Every action performed (inline, Celery or Channels): what ran, what was rejected, why.
+
+    A performed action's row commits with the dialog state it changed (its claim), so the
+    list shows exactly what took effect.
+    """
 
     list_display = (
         "action_id",
-        "action",
+        "what",
         "bot_name",
         "chat_id",
         "status",
         "attempts",
         "started_at",
+        "finished_at",
+        "error_excerpt",
     )
     list_filter = ("status", "action", "bot_name")
     search_fields = ("=action_id", "=chat_id", "=user_id")
@@ -83,3 +94,15 @@ class BackgroundActionAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a deleted "done" row would let a redelivered action run twice
+
+    @admin.display(description="action", ordering="action")
+    def what(self, obj: BackgroundAction) -> str:
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        return " ".join(str(v) for v in (obj.action, payload.get("state")) if v)
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: BackgroundAction) -> str:
+        return obj.error if len(obj.error) <= 80 else obj.error[:79] + "…"

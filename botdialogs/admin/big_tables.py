@@ -73,6 +73,15 @@ class NulSafeAdminMixin:
         return NulSafeChangeList
 
 
+class ReadOnlyPageMixin:
+    """A row's page is for reading (no Save button); list actions still need "change"."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)  # type: ignore[misc]
+
+
 class BotListFilter(admin.SimpleListFilter):
     """The bots of ``BOTDIALOGS['BOTS']`` (no query over the table)."""
 

@@ -24,6 +24,7 @@ from botdialogs.admin.big_tables import (
     NulSafeAdminMixin,
     pretty_json,
 )
+from botdialogs.admin.people import person_html, with_people
 from botdialogs.admin.repair import chat_scope_of, chat_scopes_of, chat_write
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import load_router
@@ -120,13 +121,31 @@ class NodeStateAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
     form = NodeStateForm
     action_form = MoveForm
-    list_display = ("user_id", "chat_id", "router", "node_key", "schema_version", "updated_at")
+    list_display = ("who", "chat_id", "router", "node_key", "schema_version", "updated_at")
+    list_display_links = ("node_key",)
     list_filter = (BotListFilter, NodeListFilter, "router")
     search_fields = ("=user_id", "=chat_id")
     search_help_text = "Exact user id or chat id."
     ordering = ("-updated_at",)
-    readonly_fields = ("bot_id", "chat_id", "user_id", "router", "schema_version", "data_pretty")
+    readonly_fields = (
+        "who",
+        "bot_id",
+        "chat_id",
+        "user_id",
+        "router",
+        "schema_version",
+        "data_pretty",
+    )
     actions = ("move_to_node", "move_to_start")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[NodeState]:
+        """Rows with their user's names (one query for the page)."""
+        return with_people(super().get_queryset(request))
+
+    @admin.display(description="user")
+    def who(self, obj: NodeState) -> str:
+        """Name and @username, linked to their chat record and playground conversation."""
+        return person_html(obj)
 
     @admin.display(description="data (as stored)")
     def data_pretty(self, obj: NodeState) -> str:

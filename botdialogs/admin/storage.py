@@ -9,6 +9,7 @@ are read-only.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -16,8 +17,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from botdialogs.admin import big_tables
 from botdialogs.admin.big_tables import (
@@ -27,22 +31,57 @@ from botdialogs.admin.big_tables import (
     CappedCountPaginator,
     JSONObjectField,
     NulSafeAdminMixin,
+    ReadOnlyPageMixin,
     StateListFilter,
     as_bigint,
     matching_usernames,
     pretty_json,
 )
+from botdialogs.admin.confirmation import PlannedChange, confirm_then_run
+from botdialogs.admin.people import person_html, playground_url, short_name, with_people
 from botdialogs.admin.repair import (
+    RESET_NOTICE,
+    RepairOutcome,
     chat_scope_of,
     chat_scopes_of,
     chat_write,
-    close_top_dialog,
-    reset_chat,
-    reset_stacks,
+    close_top_for_support,
+    dialog_name,
+    plural,
+    reset_for_support,
+    states_below,
 )
+from botdialogs.conf import get_settings
 from botdialogs.engine.bots import bot_name_for_id, get_storage
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, TelegramChat
 from botdialogs.storage.rows import KEY_FIELDS
+from botdialogs.storage.storage import SEEN_REFRESH
+
+#: "Last seen" is written at most every SEEN_REFRESH (updates stay write-free): say so.
+LAST_SEEN = f"last seen (updated at most every {SEEN_REFRESH.seconds // 60} min)"
+
+
+def without_single_bot(columns: Any) -> tuple[str, ...]:
+    """The list's columns, without "bot" when the site has one bot (its filter stays)."""
+    if len(get_settings().bots) > 1:
+        return tuple(columns)
+    return tuple(column for column in columns if column != "bot")
+
+
+def seen_text(when: datetime | None) -> str:
+    """``Nov. 26, 2026, 12:51 a.m. (3 minutes ago)``, in the site's time zone."""
+    if when is None:
+        return "never"
+    return f"{formats.localize(timezone.localtime(when))} ({timesince(when)} ago)"
+
+
+def last_seen_of(row: Any) -> str:
+    """When the row's user last wrote to the bot (from their chat record)."""
+    return seen_text(
+        TelegramChat.objects.filter(bot_id=row.bot_id, chat_id=row.chat_id, user_id=row.user_id)
+        .values_list("last_seen", flat=True)
+        .first()
+    )
 
 
 # -- admins ----------------------------------------------------------------------------------
@@ -139,13 +178,14 @@ class TelegramChatAdmin(StorageAdmin):
 
     list_display = (
         "__str__",
+        "full_name",
         "user_id",
         "chat_id",
         "chat_type",
         "bot",
         "site_user",
         "is_blocked",
-        "last_seen",
+        "seen",
         "dialogs",
     )
     list_select_related = ("site_user",)
@@ -164,7 +204,7 @@ class TelegramChatAdmin(StorageAdmin):
         "last_name",
         "language_code",
         "first_seen",
-        "last_seen",
+        "seen",
         "dialogs",
     )
     fields = (*readonly_fields, "site_user", "is_blocked")
@@ -173,20 +213,57 @@ class TelegramChatAdmin(StorageAdmin):
     def username_q(self, names: set[str]) -> Q:
         return Q(username__in=names)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the bot writes the row again at the user's next message: not a repair
+
+    @admin.display(description="name")
+    def full_name(self, obj: TelegramChat) -> str:
+        return " ".join(name for name in (obj.first_name, obj.last_name) if name)
+
+    @admin.display(description=LAST_SEEN, ordering="last_seen")
+    def seen(self, obj: TelegramChat) -> str:
+        return seen_text(obj.last_seen)
+
     @admin.display(description="dialogs")
     def dialogs(self, obj: TelegramChat) -> str:
         url = reverse("admin:botdialogs_dialogstack_changelist")
-        return format_html('<a href="{}?q={}&amp;bot={}">stacks</a>', url, obj.chat_id, obj.bot_id)
+        query = f"?q={obj.chat_id}&bot={obj.bot_id}"
+        stacks = format_html('<a href="{}{}">stacks</a>', url, query)
+        chat = playground_url(obj.bot_id, obj.chat_id)
+        if chat is None:
+            return stacks
+        return format_html('{} · <a href="{}">chat playground</a>', stacks, chat)
 
-    @admin.action(
-        description="Reset dialogs (delete the chat's stacks and contexts)", permissions=["delete"]
-    )
-    def reset_dialogs(self, request: HttpRequest, queryset: QuerySet[TelegramChat]) -> None:
-        stacks = contexts = 0
-        for chat in queryset.select_related(None).only("bot_id", "chat_id"):
-            deleted = reset_chat(chat)
-            stacks, contexts = stacks + deleted[0], contexts + deleted[1]
-        self.message_user(request, f"Deleted {stacks} dialog stacks and {contexts} contexts.")
+    @admin.action(description="Reset dialogs… (asks first; tells the user)", permissions=["change"])
+    def reset_dialogs(
+        self, request: HttpRequest, queryset: QuerySet[TelegramChat]
+    ) -> TemplateResponse | None:
+        def plan(chat: TelegramChat) -> PlannedChange:
+            stacks = DialogStack.objects.filter(bot_id=chat.bot_id, chat_id=chat.chat_id)
+            count, depth = stacks.count(), sum(stacks.values_list("depth", flat=True))
+            return PlannedChange(
+                chat.pk,
+                short_name(chat),
+                f"deletes {plural(count, 'stack')} with {plural(depth, 'open dialog')}; "
+                f'their last buttons are removed and they read "{RESET_NOTICE}"',
+                refused=count == 0,
+            )
+
+        def run(chat: TelegramChat, _seen: str | None) -> RepairOutcome:
+            stacks = list(DialogStack.objects.filter(bot_id=chat.bot_id, chat_id=chat.chat_id))
+            orphans = Q(bot_id=chat.bot_id, chat_id=chat.chat_id)
+            return reset_for_support(stacks, short_name(chat), orphans if stacks else None)
+
+        return confirm_then_run(
+            self,
+            request,
+            queryset,
+            action="reset_dialogs",
+            title="Reset dialogs?",
+            button="Yes, reset their dialogs",
+            plan=plan,
+            run=run,
+        )
 
 
 class DialogContextInline(admin.TabularInline):
@@ -228,23 +305,17 @@ class DialogContextInline(admin.TabularInline):
 
 
 @admin.register(DialogStack)
-class DialogStackAdmin(StorageAdmin):
-    """aiogram_dialog stacks: the top state at a glance, contexts inline, reset and close."""
+class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
+    """aiogram_dialog stacks: whose, the top state at a glance, contexts inline, repairs."""
 
-    list_display = (
-        "chat_id",
-        "user_id",
-        "stack_name",
-        "state",
-        "depth",
-        "bot",
-        "updated_at",
-        "expires_at",
-    )
+    change_form_template = "botdialogs/admin/dialogstack_change_form.html"
+    list_display = ("who", "chat_id", "dialog", "depth", "bot", "updated_at", "expires_at")
+    list_display_links = ("dialog",)
     list_filter = (BotListFilter, StateListFilter)
     ordering = ("-updated_at",)
     inlines = (DialogContextInline,)
     fieldsets = (
+        ("Who", {"fields": ("who", "seen")}),
         ("Key", {"fields": ("bot", *KEY_FIELDS, "stack_id")}),
         ("Dialogs", {"fields": ("state", "depth", "intents_json")}),
         (
@@ -262,11 +333,43 @@ class DialogStackAdmin(StorageAdmin):
         ("Other", {"fields": ("extra_json", "updated_at", "expires_at")}),
     )
     readonly_fields = tuple(flatten_fieldsets(fieldsets))
-    actions = ("reset_dialogs", "close_top")
+    actions = ("close_top", "reset_dialogs")
 
-    @admin.display(description="stack", ordering="stack_id")
-    def stack_name(self, obj: DialogStack) -> str:
-        return obj.stack_id or "default"
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DialogStack]:
+        return with_people(super().get_queryset(request))
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return without_single_bot(super().get_list_display(request))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # "Reset dialogs" deletes and tells the user; a bare delete would not
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The page's heading says whose stack it is and what they see."""
+        stack = self.get_object(request, object_id)
+        if stack is not None:
+            subtitle = f"{short_name(stack)}: {self.dialog(stack)}"
+            extra_context = {"subtitle": subtitle, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="user")
+    def who(self, obj: DialogStack) -> str:
+        return person_html(obj)
+
+    @admin.display(description=LAST_SEEN)
+    def seen(self, obj: DialogStack) -> str:
+        return last_seen_of(obj)
+
+    @admin.display(description="top dialog", ordering="state")
+    def dialog(self, obj: DialogStack) -> str:
+        state = obj.state or "(none open)"
+        return f"{state} (stack {obj.stack_id})" if obj.stack_id else state
 
     @admin.display(description="intents (bottom to top)")
     def intents_json(self, obj: DialogStack) -> str:
@@ -277,18 +380,61 @@ class DialogStackAdmin(StorageAdmin):
         return pretty_json(obj.extra)
 
     @admin.action(
-        description="Reset dialogs (delete stacks and their contexts)", permissions=["delete"]
+        description="Close the top dialog… (asks first; shows the one below)",
+        permissions=["change"],
     )
-    def reset_dialogs(self, request: HttpRequest, queryset: QuerySet[DialogStack]) -> None:
-        stacks, contexts = reset_stacks(queryset)
-        self.message_user(request, f"Deleted {stacks} dialog stacks and {contexts} contexts.")
+    def close_top(
+        self, request: HttpRequest, queryset: QuerySet[DialogStack]
+    ) -> TemplateResponse | None:
+        def plan(stack: DialogStack) -> PlannedChange:
+            if not stack.intents:
+                return PlannedChange(
+                    stack.pk, short_name(stack), "nothing to close: no dialog is open", True
+                )
+            states = states_below(stack)
+            shown = f"{states[-2]} is shown again" if len(states) > 1 else "no dialog is left"
+            return PlannedChange(
+                stack.pk,
+                short_name(stack),
+                f"closes dialog {dialog_name(states[-1] or stack.state)} "
+                f"({states[-1] or stack.state}); {shown}",
+                expect=stack.intents[-1],
+            )
 
-    @admin.action(description="Close the top dialog", permissions=["change"])
-    def close_top(self, request: HttpRequest, queryset: QuerySet[DialogStack]) -> None:
-        closed = sum(
-            close_top_dialog(pk) for pk in queryset.order_by().values_list("pk", flat=True)
+        return confirm_then_run(
+            self,
+            request,
+            queryset,
+            action="close_top",
+            title="Close the top dialog?",
+            button="Yes, close it",
+            plan=plan,
+            run=lambda stack, top: close_top_for_support(stack.pk, short_name(stack), top),
         )
-        self.message_user(request, f"Closed the top dialog of {closed} stacks.")
+
+    @admin.action(description="Reset dialogs… (asks first; tells the user)", permissions=["change"])
+    def reset_dialogs(
+        self, request: HttpRequest, queryset: QuerySet[DialogStack]
+    ) -> TemplateResponse | None:
+        def plan(stack: DialogStack) -> PlannedChange:
+            return PlannedChange(
+                stack.pk,
+                short_name(stack),
+                f"deletes the stack with {plural(stack.depth, 'open dialog')}"
+                f"{' (' + stack.state + ' on top)' if stack.state else ''}; their last "
+                f'buttons are removed and they read "{RESET_NOTICE}"',
+            )
+
+        return confirm_then_run(
+            self,
+            request,
+            queryset,
+            action="reset_dialogs",
+            title="Reset dialogs?",
+            button="Yes, reset their dialogs",
+            plan=plan,
+            run=lambda stack, _seen: reset_for_support([stack], short_name(stack)),
+        )
 
 
 class DialogContextForm(forms.ModelForm):
@@ -306,10 +452,12 @@ class DialogContextAdmin(StorageAdmin):
     """Open dialogs; dialog_data can be repaired, the rest would corrupt the stack."""
 
     form = DialogContextForm
-    list_display = ("intent_id", "state", "chat_id", "user_id", "stack_link", "bot", "updated_at")
+    list_display = ("state", "who", "chat_id", "stack_link", "bot", "updated_at")
     list_filter = (BotListFilter, StateListFilter)
     ordering = ("-updated_at",)
     readonly_fields = (
+        "who",
+        "seen",
         "bot",
         *KEY_FIELDS,
         "intent_id",
@@ -324,15 +472,30 @@ class DialogContextAdmin(StorageAdmin):
     )
     fields = (*readonly_fields[:-5], "dialog_data", *readonly_fields[-5:])
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DialogContext]:
+        return with_people(super().get_queryset(request))
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return without_single_bot(super().get_list_display(request))
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a stack would still name it: close the top dialog on the stack instead
+
+    @admin.display(description="user")
+    def who(self, obj: DialogContext) -> str:
+        return person_html(obj)
+
+    @admin.display(description=LAST_SEEN)
+    def seen(self, obj: DialogContext) -> str:
+        return last_seen_of(obj)
 
     @admin.display(description="stack")
     def stack_link(self, obj: DialogContext) -> str:
         if obj.stack_id is None:
             return "(none)"
         url = reverse("admin:botdialogs_dialogstack_change", args=[obj.stack_id])
-        return format_html('<a href="{}">{}</a>', url, obj.aiogd_stack_id or "default")
+        name = f"stack {obj.aiogd_stack_id}" if obj.aiogd_stack_id else "stack"
+        return format_html('<a href="{}">{}</a>', url, name)
 
     @admin.display(description="start data")
     def start_data_json(self, obj: DialogContext) -> str:
@@ -368,6 +531,7 @@ class FsmRecordAdmin(StorageAdmin):
 
     form = FsmRecordForm
     list_display = (
+        "who",
         "destiny",
         "state",
         "chat_id",
@@ -376,9 +540,11 @@ class FsmRecordAdmin(StorageAdmin):
         "updated_at",
         "state_expires_at",
     )
+    list_display_links = ("destiny",)
     list_filter = (BotListFilter, StateListFilter)
     ordering = ("-updated_at",)
     readonly_fields = (
+        "who",
         "bot",
         *KEY_FIELDS,
         "destiny",
@@ -387,6 +553,16 @@ class FsmRecordAdmin(StorageAdmin):
         "updated_at",
     )
     fields = (*readonly_fields[:-3], "state", "data", *readonly_fields[-3:])
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FsmRecord]:
+        return with_people(super().get_queryset(request))
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return without_single_bot(super().get_list_display(request))
+
+    @admin.display(description="user")
+    def who(self, obj: FsmRecord) -> str:
+        return person_html(obj)
 
 
 # -- Background actions and broadcasts (botdialogs.background, botdialogs.broadcast) ---------

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from botdialogs.admin.big_tables import (
     CappedCountPaginator,
     NulSafeAdminMixin,
+    ReadOnlyPageMixin,
     as_bigint,
     pretty_json,
 )
@@ -33,7 +34,7 @@ class BotNameListFilter(admin.SimpleListFilter):
 
 
 @admin.register(DialogTimer)
-class DialogTimerAdmin(NulSafeAdminMixin, admin.ModelAdmin):
+class DialogTimerAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
     """Timers by due time; search by user or chat id; the action shown as JSON."""
 
     list_display = (
@@ -84,6 +85,9 @@ class DialogTimerAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # "Cancel" stops a pending timer and keeps the record
 
     @admin.action(description="Cancel the selected pending timers", permissions=["change"])
     def cancel_timers(self, request: HttpRequest, queryset: QuerySet[DialogTimer]) -> None:

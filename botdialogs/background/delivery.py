@@ -24,12 +24,12 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from botdialogs.background.actions import describe, perform
+from botdialogs.background.actions import describe
+from botdialogs.background.records import REJECTED, aperform_recorded
 from botdialogs.conf import get_settings
 from botdialogs.engine.sync import call_async, refuse_in_async
 from botdialogs.engine.update_context import update_in_progress
 from botdialogs.exceptions import BadBackgroundAction
-from botdialogs.monitor import publish_action
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -81,11 +81,21 @@ async def send_to_channel(action: dict[str, Any]) -> None:
 
 
 def _deliver_inline(action: dict[str, Any]) -> None:
+    # Through the action's claim, like a worker: its BackgroundAction row commits with the
+    # state (in the unit's first round trip), so inline actions are listed in the admin too.
     if update_in_progress():
         call_async(_schedule, action)
     else:
-        call_async(perform, action)
-        publish_action(action)
+        call_async(_perform_inline, action)
+
+
+async def _perform_inline(action: dict[str, Any]) -> None:
+    if await aperform_recorded(action) == REJECTED:
+        # The caller waits for an inline action: tell it, as when it ran unrecorded.
+        raise BadBackgroundAction(
+            f"Background action rejected (see the log and the admin's background actions): "
+            f"{describe(action)}"
+        )
 
 
 async def _schedule(action: dict[str, Any]) -> None:
@@ -100,8 +110,6 @@ async def _schedule(action: dict[str, Any]) -> None:
 
 async def _perform_logged(action: dict[str, Any]) -> None:
     try:
-        await perform(action)
+        await aperform_recorded(action)
     except Exception:
         logger.exception("Background action failed: %s", describe(action))
-    else:
-        publish_action(action)

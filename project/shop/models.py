@@ -39,5 +39,6 @@ class Order(models.Model):
         return f"Order #{self.pk} ({self.get_status_display()})"
 
     def summary(self) -> str:
-        """The items as one line: '2 x Pizza, 1 x Soup'."""
-        return ", ".join(f"{qty} x {name}" for name, qty in self.items.items()) or "nothing"
+        """The items as one line, by name: '2 x Pizza, 1 x Soup' (the same on every database:
+        PostgreSQL's jsonb keeps keys in its own order)."""
+        return ", ".join(f"{qty} x {name}" for name, qty in sorted(self.items.items())) or "nothing"
