@@ -9,8 +9,8 @@ built or sent when it says no.
 Who publishes, each right after its commit: the webhook (:mod:`botdialogs.http.delivery`,
 "update received" and handler errors, with :class:`UpdateEvents` keeping an update's events
 in reading order), the unit of work (:mod:`botdialogs.storage.changes`: dialog started,
-switched, closed, data keys), background actions (:mod:`botdialogs.background.records`
-and the inline delivery) and timers (:mod:`botdialogs.timers.firing`).
+switched, closed, data keys), background actions (:mod:`botdialogs.background.records`,
+whichever way they are delivered) and timers (:mod:`botdialogs.timers.firing`).
 
 Owns: :mod:`.events` (building and publishing events), :mod:`.presence` (who watches, across
 processes), :mod:`.sending` (the channel-layer sends, off the caller's path).
