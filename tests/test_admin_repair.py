@@ -314,6 +314,18 @@ def test_stack_page_names_the_user_and_links_their_chats(
 
 
 @override_settings(ROOT_URLCONF=__name__)
+def test_the_demo_stack_page_links_the_real_chat_playground(
+    admin_client: Client, ann: DialogStack
+) -> None:
+    html = admin_client.get(
+        reverse("admin:botdialogs_dialogstack_change", args=[ann.pk])
+    ).content.decode()
+
+    chat_page = reverse("localtg:chat", kwargs={"name": "default", "chat_id": USER})
+    assert f'href="{chat_page}"' in html
+    assert admin_client.get(chat_page).status_code == 200
+
+
 def test_no_playground_link_for_a_bot_with_a_token(admin_client: Client, ann: DialogStack) -> None:
     real = {"default": {**settings.BOTDIALOGS["BOTS"]["default"], "TOKEN": "42:real-token"}}
     with override_settings(BOTDIALOGS={**INLINE, "BOTS": real}):
@@ -325,6 +337,7 @@ def test_no_playground_link_for_a_bot_with_a_token(admin_client: Client, ann: Di
     assert "Ann" in html and "/localtg/chats/" not in html
 
 
+@override_settings(ROOT_URLCONF="tests.sites.admin_only_urls")
 def test_no_playground_link_when_the_site_has_no_playground_page(
     admin_client: Client, ann: DialogStack
 ) -> None:

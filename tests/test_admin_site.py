@@ -56,11 +56,13 @@ def test_landing_page_links_the_playground_and_the_monitor_when_the_site_has_the
     assert 'href="/watch/">Live monitor</a>' in html
 
 
+@override_settings(ROOT_URLCONF="tests.sites.admin_only_urls")
 def test_admin_is_branded_and_survives_missing_pages(admin_client: Client) -> None:
     html = admin_client.get(reverse("admin:index")).content.decode()
 
     assert '<div id="site-name"><a href="/admin/">botdialogs demo</a></div>' in html
-    assert "Live monitor" not in html  # no such page on this site (yet): no link, no error
+    assert "Live monitor" not in html  # no such page on this site: no link, no error
+    assert "Chat playground" not in html
 
 
 @override_settings(ROOT_URLCONF=__name__)
