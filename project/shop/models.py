@@ -41,3 +41,27 @@ class Order(models.Model):
     def summary(self) -> str:
         """The items as one line: '2 x Pizza, 1 x Soup'."""
         return ", ".join(f"{qty} x {name}" for name, qty in self.items.items()) or "nothing"
+
+
+class DailySpecial(models.Model):
+    """One day's "Today's special" broadcast: at most one per day, however often it runs.
+
+    The daily task (project.shop.tasks.send_daily_special) takes this row for the day, or
+    finds it, then sends its broadcast; a broadcast resumes where it stopped and reaches
+    each chat once, so a second run the same day (a second beat, a retry) sends nothing twice.
+    """
+
+    day = models.DateField(unique=True, help_text="UTC day of the special.")
+    dish = models.CharField(max_length=64)
+    broadcast = models.OneToOneField(
+        "botdialogs.Broadcast", on_delete=models.PROTECT, related_name="daily_special"
+    )
+    runs = models.PositiveIntegerField(default=0, help_text="Runs of the task that day.")
+    created_at = models.DateTimeField("created", auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "daily special"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.dish}"
