@@ -281,6 +281,18 @@ def test_a_run_does_not_wait_for_a_timer_due_after_its_budget(session: Recording
     assert DialogTimer.objects.get(id=timer_id).status == "pending"
 
 
+def test_a_full_claim_asks_once_for_another_firers_help(session: RecordingSession) -> None:
+    feed("/start")
+    for n in range(5):
+        update_timer(20 + n, after=0)
+    calls: list[int] = []
+    report = fire_due(limit=2, on_backlog=lambda: calls.append(1))
+    # Claims of 2, 2 and 1: the first full one asked for help, the later ones did not.
+    assert (report.claimed, report.outcomes, calls) == (5, {"fired": 5}, [1])
+    assert fire_due(limit=2, on_backlog=lambda: calls.append(1)).claimed == 0
+    assert calls == [1]
+
+
 def test_a_waiting_run_ends_when_its_worker_shuts_down(
     session: RecordingSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

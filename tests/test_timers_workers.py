@@ -2,7 +2,9 @@
 and local Telegram; PostgreSQL in the second CI pass (SQLite runs one firer at a time).
 
 Every fired timer sends one new message (a ``start`` with ``show_mode="send"``), so local
-Telegram counts the effects: a timer fired twice would show one message too many.
+Telegram counts the effects: a timer fired twice would show one message too many. The demo
+counter's ticks edit one message, so its edit count shows each tick landed once across a
+worker restart; a failing timer is retried by workers whose Bot API is down, then failed.
 """
 
 from __future__ import annotations
