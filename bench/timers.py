@@ -2,19 +2,23 @@
 
 For each ``--pending`` size (default 10,000 and 100,000) it fills a scratch database
 (``DATABASE_URL``'s server, the database name suffixed ``_bench``) with that many timers
-due in an hour, adds a burst of ``--burst`` timers due now (one per chat: a ``start`` of the
-demo menu sent as a new message), and lets ``--workers`` Celery workers (solo pool) and one
-beat on Redis (``REDIS_URL``) fire them. The bot talks to :mod:`bench.stub_api`. Printed:
+due in an hour, then adds a burst of ``--burst`` timers all due at one moment ``--lead``
+seconds ahead (one per chat: a ``start`` of the demo menu sent as a new message), and lets
+``--workers`` Celery workers (solo pool) and one beat on Redis (``REDIS_URL``) fire them.
+The bot talks to :mod:`bench.stub_api`. Printed:
 
 - fire lag, due time -> the timer turned "fired" (the commit with the dialog state, after
   the action's Bot API call): p50, p99, max;
-- claims/s: burst timers fired per second from the first due time to the last commit.
+- claims/s: burst timers fired per second from the due time to the last commit;
+- idle: database transactions per second while the firers and beat run and nothing is due
+  (every pending timer an hour away), measured once, over ``--idle`` seconds.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/botdialogs \\
     REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/timers.py
 
-Beat ticks once a second, so a due timer waits on average half a tick before any firer
-looks at it; the lag includes that wait.
+With ``--lead 2`` (the default) the burst is scheduled ahead, as ``after=`` does: a firing
+run that finds it due before the next tick waits for that moment. ``--lead 0`` schedules it
+for now, as ``at=`` a past time does: it waits for the next tick (up to 1 s).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -94,12 +99,38 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run(pending: int, burst: int, workers: int, env: dict[str, str]) -> dict[str, float]:
+def transactions() -> int:
+    """Transactions committed and rolled back in this database so far (all clients)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            [connection.settings_dict["NAME"]],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def idle_rate(seconds: float) -> float:
+    """Database transactions per second over ``seconds`` (the firers idle meanwhile)."""
+    # Backends report their counts at least every second when busy, and an idle one within
+    # ten: a long window keeps that delay small next to the total.
+    first, started = transactions(), time.monotonic()
+    time.sleep(seconds)
+    last, ended = transactions(), time.monotonic()
+    return (last - first - 2) / (ended - started)  # less this function's own reads
+
+
+def run(
+    pending: int, burst: int, workers: int, lead: float, idle: float, env: dict[str, str]
+) -> dict[str, float]:
     """One size: fill, start the firers, fire the burst, measure."""
     DialogTimer.objects.all().delete()
     add_timers(pending, 10_000_000, timedelta(hours=1))
+    # A table that filled up over days, not one bulk insert ago: vacuumed and analysed, its
+    # pages written out, so autovacuum and the checkpoint don't run during the burst.
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {DialogTimer._meta.db_table}")
+        cursor.execute(f"VACUUM ANALYZE {DialogTimer._meta.db_table}")
+        cursor.execute("CHECKPOINT")
     firers = [CeleryWorker("project", env=env, name=f"bench{n}@%h") for n in range(workers)]
     beat = CeleryBeat("project", env=env)
     try:
@@ -110,7 +141,9 @@ def run(pending: int, burst: int, workers: int, env: dict[str, str]) -> dict[str
         warm_up = add_timers(1, 5_000_000, timedelta(0))
         fired_warm_up = DialogTimer.objects.filter(id__in=warm_up, status="fired")
         wait_until(fired_warm_up.exists, timeout=120, interval=0.2)
-        burst_ids = add_timers(burst, 1, timedelta(0))
+        result = {"idle": idle_rate(idle)} if idle else {}
+        # Chats of their own per size: a chat fired at before has a stack to replace.
+        burst_ids = add_timers(burst, 1 + pending, timedelta(seconds=lead))
         fired = DialogTimer.objects.filter(id__in=burst_ids, status="fired")
         wait_until(lambda: fired.count() == burst, timeout=600, interval=0.2)
     finally:
@@ -121,6 +154,7 @@ def run(pending: int, burst: int, workers: int, env: dict[str, str]) -> dict[str
     lags = [(done - due).total_seconds() for due, done in rows]
     span = (max(done for _, done in rows) - min(due for due, _ in rows)).total_seconds()
     return {
+        **result,
         "p50": percentile(lags, 0.50),
         "p99": percentile(lags, 0.99),
         "max": max(lags),
@@ -133,6 +167,8 @@ def main() -> None:
     parser.add_argument("--pending", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--lead", type=float, default=2.0, help="burst due in this many s")
+    parser.add_argument("--idle", type=float, default=30.0, help="idle window (0: skip)")
     args = parser.parse_args()
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: this measures workers on them")
@@ -151,18 +187,27 @@ def main() -> None:
         }
         purge = [sys.executable, "-m", "celery", "-A", "project", "purge", "-f"]
         subprocess.run(purge, env=env, check=True, capture_output=True, timeout=60)
-        results = {pending: run(pending, args.burst, args.workers, env) for pending in args.pending}
+        results = {
+            pending: run(pending, args.burst, args.workers, args.lead, args.idle * (n == 0), env)
+            for n, pending in enumerate(args.pending)
+        }
     finally:
         stub.stop()
         creation.destroy_test_db(name, verbosity=0)
 
-    print(f"\nDialog timers: burst of {args.burst} due, {args.workers} workers, 1 beat, PostgreSQL")
+    print(
+        f"\nDialog timers: burst of {args.burst} due at once {args.lead:g} s after scheduling, "
+        f"{args.workers} workers, 1 beat, PostgreSQL"
+    )
     print(f"{'pending':>9} | {'lag p50':>8} | {'lag p99':>8} | {'lag max':>8} | {'claims/s':>9}")
     for pending, result in results.items():
         print(
             f"{pending:>9,} | {result['p50']:>7.2f}s | {result['p99']:>7.2f}s | "
             f"{result['max']:>7.2f}s | {result['claims_s']:>9.0f}"
         )
+    idle = next((r["idle"] for r in results.values() if "idle" in r), None)
+    if idle is not None:
+        print(f"idle (nothing due, firers and beat running): {idle:.1f} database transactions/s")
 
 
 if __name__ == "__main__":

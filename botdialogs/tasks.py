@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_shutting_down
 
 from botdialogs.engine.sync import call_async
 
@@ -96,8 +97,23 @@ def cleanup_expired() -> dict[str, int]:
 
 @shared_task(name="botdialogs.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> dict[str, int]:
-    """Claim and fire due dialog timers (Celery beat runs it about every second)."""
+    """Claim and fire due dialog timers (Celery beat runs it about every second).
+
+    A run that finds more due than one batch queues one more run, so an idle worker helps
+    with a burst instead of waiting for the next tick.
+    """
     from botdialogs.timers import fire_due
 
-    report = call_async(fire_due)
+    def ask_for_help() -> None:
+        fire_due_timers.apply_async(expires=5)
+
+    report = call_async(fire_due, on_backlog=ask_for_help)
     return {"claimed": report.claimed, **report.outcomes}
+
+
+@worker_shutting_down.connect
+def _stop_waiting_for_timers(**_kwargs: Any) -> None:
+    """A worker told to stop ends a timer run that waits for a coming timer at once."""
+    from botdialogs.timers.firing import stop_waiting
+
+    stop_waiting()

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -161,6 +162,12 @@ CELERY_BEAT_SCHEDULE = {
         # A tick no worker took within 5 s is dropped: the next one does its work (the key is
         # django-celery-beat's; it becomes the message's "expires").
         "options": {"expire_seconds": 5},
+    },
+    # The demo's "Today's special" to every chat, daily at 09:00 UTC (sent once a day, however
+    # often it runs: project.shop.specials).
+    "demo-daily-special": {
+        "task": "shop.send_daily_special",
+        "schedule": crontab(minute="0", hour="9"),
     },
 }
 

@@ -4,6 +4,8 @@ once, retries then failure, leases, and bad input (botdialogs.timers)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,10 +73,13 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSession]:
         yield recording
 
 
-def fire_due() -> firing.FiringReport:
+def fire_due(**options: Any) -> firing.FiringReport:
+    """One firing run; by default one pass that does not wait for timers falling due."""
+    options.setdefault("wait", False)
+
     async def run() -> firing.FiringReport:
         async with bots.bot_scope():
-            return await firing.fire_due()
+            return await firing.fire_due(**options)
 
     return async_to_sync(run)()
 
@@ -249,6 +254,58 @@ def test_an_action_whose_state_is_gone_fails_at_once(session: RecordingSession) 
     DialogTimer.objects.filter(id=timer_id).update(action=action)
     assert fire_due().outcomes == {"failed": 1}
     assert "Gone:state" in DialogTimer.objects.get(id=timer_id).last_error
+
+
+# -- waiting between ticks ------------------------------------------------------------------------
+
+
+def test_a_run_waits_for_a_timer_falling_due_within_its_budget_and_fires_it_on_time(
+    session: RecordingSession,
+) -> None:
+    feed("/start")
+    timer_id = update_timer(6, after=0.4)
+    report = fire_due(wait=True, budget=2.0)
+    timer = DialogTimer.objects.get(id=timer_id)
+    assert (report.outcomes, timer.status) == ({"fired": 1}, "fired")
+    assert timer.finished_at is not None
+    # Fired at its due time, not at the next tick (a second later).
+    assert timedelta(0) <= timer.finished_at - timer.due_at < timedelta(seconds=0.3)
+
+
+def test_a_run_does_not_wait_for_a_timer_due_after_its_budget(session: RecordingSession) -> None:
+    feed("/start")
+    timer_id = update_timer(7, after=30)
+    started = time.monotonic()
+    assert fire_due(wait=True, budget=0.5).claimed == 0
+    assert time.monotonic() - started < 0.5 + 0.4  # returned at once or by its budget
+    assert DialogTimer.objects.get(id=timer_id).status == "pending"
+
+
+def test_a_full_claim_asks_once_for_another_firers_help(session: RecordingSession) -> None:
+    feed("/start")
+    for n in range(5):
+        update_timer(20 + n, after=0)
+    calls: list[int] = []
+    report = fire_due(limit=2, on_backlog=lambda: calls.append(1))
+    # Claims of 2, 2 and 1: the first full one asked for help, the later ones did not.
+    assert (report.claimed, report.outcomes, calls) == (5, {"fired": 5}, [1])
+    assert fire_due(limit=2, on_backlog=lambda: calls.append(1)).claimed == 0
+    assert calls == [1]
+
+
+def test_a_waiting_run_ends_when_its_worker_shuts_down(
+    session: RecordingSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(firing, "_stopping", threading.Event())
+    feed("/start")
+    timer_id = update_timer(8, after=20)
+    stopper = threading.Timer(0.3, firing.stop_waiting)  # celery's worker_shutting_down
+    stopper.start()
+    started = time.monotonic()
+    assert fire_due(wait=True, budget=30.0).claimed == 0
+    stopper.join()
+    assert time.monotonic() - started < 5.0  # not the 20 s until the timer falls due
+    assert DialogTimer.objects.get(id=timer_id).status == "pending"
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 and local Telegram; PostgreSQL in the second CI pass (SQLite runs one firer at a time).
 
 Every fired timer sends one new message (a ``start`` with ``show_mode="send"``), so local
-Telegram counts the effects: a timer fired twice would show one message too many.
+Telegram counts the effects: a timer fired twice would show one message too many. The demo
+counter's ticks edit one message, so its edit count shows each tick landed once across a
+worker restart; a failing timer is retried by workers whose Bot API is down, then failed.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from botdialogs.testing import (
     AsgiServer,
     CeleryBeat,
     CeleryWorker,
+    ChatMessage,
     LocalChatClient,
     LocalTelegram,
     ManagedProcess,
+    free_port,
     wait_until,
 )
+from project.bot.counter import TICKS, tick_key
+from tests import timers_celery
 from tests.servers import wait_for_quiet_database
 from tests.test_background_workers import TIMEOUT, started_chat
 
@@ -140,3 +146,86 @@ def test_a_timer_claimed_by_a_firer_killed_with_sigkill_is_fired_by_another(
     timer = DialogTimer.objects.get(id=timer_id)
     assert (timer.status, timer.attempts) == ("fired", 2)
     assert bot_message_count(chat) == before + 1
+
+
+def counter_value(message: ChatMessage) -> int | None:
+    """The count a "Counter: N" message shows, else None."""
+    prefix = "Counter: "
+    return int(message.text[len(prefix) :]) if message.text.startswith(prefix) else None
+
+
+def test_the_demo_counter_survives_a_worker_restart_with_each_tick_once(
+    redis_queued_server: AsgiServer, redis_env: dict[str, str], transactional_db: None
+) -> None:
+    env = {**redis_env, "LOCAL_TELEGRAM_URL": redis_queued_server.url}
+    chat = LocalTelegram(redis_queued_server.url).chat(user_id=9501, first_name="Wo")
+    beat = CeleryBeat("project", env=env)
+    first = CeleryWorker("project", env=env, name="counter1@%h")
+    second = CeleryWorker("project", env=env, name="counter2@%h")
+    try:
+        beat.start()
+        first.start()
+        chat.send("/start")
+        chat.wait_for_text("Hello, Wo! What would you like to do?", timeout=TIMEOUT)
+        chat.press("Counter")
+        shown = chat.wait_for_text("Counter: 0", timeout=TIMEOUT)
+        chat.press("Count to ten")
+        chat.wait_for(lambda m: (counter_value(m) or 0) >= 2, timeout=TIMEOUT)
+        first.stop()  # SIGTERM mid-count: a deploy's restart
+        left = DialogTimer.objects.filter(chat_id=9501, status="pending").count()
+        assert 0 < left < TICKS  # stopped mid-count: the rest waits for another worker
+        second.start()
+        final = chat.wait_for_text(f"Counter: {TICKS}", timeout=TIMEOUT)
+        wait_until(all_fired, timeout=TIMEOUT)
+    finally:
+        for process in (beat, first, second):
+            process.stop()
+        wait_for_quiet_database()
+
+    ticks = DialogTimer.objects.filter(chat_id=9501)
+    assert dict(ticks.values_list("key", "status")) == {
+        tick_key(n): "fired" for n in range(1, TICKS + 1)
+    }
+    # Nothing runs any more: the chat holds every effect there will be. One message, edited
+    # once by the press (its button hidden) and once by each tick; a lost tick would leave
+    # an edit missing (each tick shows a new count).
+    [message] = [m for m in chat.messages() if m.message_id == shown.message_id]
+    assert final.message_id == shown.message_id and message.text == f"Counter: {TICKS}"
+    assert message.edit_count == shown.edit_count + 1 + TICKS
+    assert message.buttons == [["Count to ten"], ["Back to menu"]]
+
+
+def test_a_failing_timer_is_retried_with_backoff_then_failed_by_real_workers(
+    redis_queued_server: AsgiServer, redis_env: dict[str, str], transactional_db: None
+) -> None:
+    env = {**redis_env, "LOCAL_TELEGRAM_URL": redis_queued_server.url}
+    with CeleryWorker("project", env=env):  # handles /start (queued mode)
+        chat = started_chat(redis_queued_server, 9601)
+    before = len(chat.messages())
+    timer_id = menu_timer(9601)
+    # These workers' Bot API is a port nobody listens on: every send fails (network error).
+    down = {**env, "LOCAL_TELEGRAM_URL": f"http://127.0.0.1:{free_port()}"}
+    firing = [
+        CeleryWorker("tests.timers_celery", env=down, name=f"failing{n}@%h")
+        for n in range(worker_count())
+    ]
+    beat = CeleryBeat("project", env=env)
+    try:
+        for process in [*firing, beat]:
+            process.start()
+        wait_until(
+            lambda: DialogTimer.objects.get(id=timer_id).status != "pending", timeout=TIMEOUT
+        )
+    finally:
+        for process in [*firing, beat]:
+            process.stop()
+        wait_for_quiet_database()
+
+    timer = DialogTimer.objects.get(id=timer_id)
+    retries = timers_celery.RETRY_DELAYS
+    assert (timer.status, timer.attempts) == ("failed", len(retries) + 1)
+    assert "TelegramNetworkError" in timer.last_error
+    # Each retry waited its delay: the last attempt came no sooner than their sum.
+    assert timer.finished_at is not None
+    assert (timer.finished_at - timer.created_at).total_seconds() >= sum(retries)
+    assert len(chat.messages()) == before  # nothing reached the chat

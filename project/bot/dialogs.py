@@ -1,4 +1,5 @@
-"""The demo bot: a main menu, the food-order flow, a background counter and order status."""
+"""The demo bot: a main menu, the food-order flow, a background counter, order status and
+the daily special."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.conf import settings
 
 from botdialogs import timers
 from project.bot.counter import start_counter, stop_counter
-from project.bot.states import Counter, FoodOrder, MainMenu, OrderStatus
+from project.bot.states import Counter, DailySpecial, FoodOrder, MainMenu, OrderStatus
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
 
@@ -249,6 +250,24 @@ def order_status() -> Dialog:
     )
 
 
+async def special_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    data = dialog_manager.start_data if isinstance(dialog_manager.start_data, dict) else {}
+    return {"dish": data.get("dish", "a surprise")}
+
+
+def daily_special() -> Dialog:
+    """Today's special, sent every morning to every chat (project.shop.specials)."""
+    return Dialog(
+        Window(
+            Format("Today's special: {dish}"),
+            Start(Const("Order food"), id="special_order", state=FoodOrder.hungry),
+            Cancel(Const("Not today")),
+            state=DailySpecial.main,
+            getter=special_getter,
+        ),
+    )
+
+
 async def on_start(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.menu, mode=StartMode.RESET_STACK)
 
@@ -261,7 +280,7 @@ def build_router() -> Router:
 
     # Node buttons first: a dialog open below takes every press it sees, its own or not.
     router.include_router(build_nodes_router())
-    router.include_routers(main_menu(), food_order(), counter(), order_status())
+    router.include_routers(main_menu(), food_order(), counter(), order_status(), daily_special())
     # Any other text outside a dialog opens the menu; dialogs see messages first.
     fallback = Router(name="demo-fallback")
     fallback.message.register(on_start, F.text)

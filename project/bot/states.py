@@ -20,3 +20,7 @@ class Counter(StatesGroup):
 
 class OrderStatus(StatesGroup):
     orders = State()
+
+
+class DailySpecial(StatesGroup):
+    main = State()

@@ -42,3 +42,27 @@ class Order(models.Model):
         """The items as one line, by name: '2 x Pizza, 1 x Soup' (the same on every database:
         PostgreSQL's jsonb keeps keys in its own order)."""
         return ", ".join(f"{qty} x {name}" for name, qty in sorted(self.items.items())) or "nothing"
+
+
+class DailySpecial(models.Model):
+    """One day's "Today's special" broadcast: at most one per day, however often it runs.
+
+    The daily task (project.shop.tasks.send_daily_special) takes this row for the day, or
+    finds it, then sends its broadcast; a broadcast resumes where it stopped and reaches
+    each chat once, so a second run the same day (a second beat, a retry) sends nothing twice.
+    """
+
+    day = models.DateField(unique=True, help_text="UTC day of the special.")
+    dish = models.CharField(max_length=64)
+    broadcast = models.OneToOneField(
+        "botdialogs.Broadcast", on_delete=models.PROTECT, related_name="daily_special"
+    )
+    runs = models.PositiveIntegerField(default=0, help_text="Runs of the task that day.")
+    created_at = models.DateTimeField("created", auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "daily special"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.dish}"
