@@ -3,6 +3,7 @@ the demo shop's orders list."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -15,8 +16,8 @@ from django.urls import include, path, reverse
 from django.views.generic import TemplateView
 
 from botdialogs.engine.bots import bot_id
-from botdialogs.models import TelegramChat
-from project.shop.models import Order
+from botdialogs.models import Broadcast, TelegramChat
+from project.shop.models import DailySpecial, Order
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +123,20 @@ def test_orders_search_survives_hostile_terms(admin_client: Client, term: str) -
 
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == []
+
+
+def test_daily_specials_are_listed_read_only_with_their_broadcast(admin_client: Client) -> None:
+    broadcast = Broadcast.objects.create(bot_name="default", action={}, sent=3)
+    special = DailySpecial.objects.create(
+        day=datetime.date(2026, 11, 26), dish="Soup", broadcast=broadcast, runs=2
+    )
+
+    listing = admin_client.get(reverse("admin:shop_dailyspecial_changelist")).content.decode()
+    page = admin_client.get(
+        reverse("admin:shop_dailyspecial_change", args=[special.pk])
+    ).content.decode()
+
+    broadcast_page = reverse("admin:botdialogs_broadcast_change", args=[broadcast.pk])
+    assert "Soup" in listing and f'href="{broadcast_page}"' in listing and "3 sent" in listing
+    assert 'name="_save"' not in page and "Soup" in page
+    assert admin_client.get(reverse("admin:shop_dailyspecial_add")).status_code == 403

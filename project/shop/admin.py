@@ -11,11 +11,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from botdialogs.admin.big_tables import NulSafeAdminMixin, as_bigint
+from botdialogs.admin.big_tables import NulSafeAdminMixin, ReadOnlyPageMixin, as_bigint
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import bot_id
 from botdialogs.models import TelegramChat
-from project.shop.models import Order
+from project.shop.models import DailySpecial, Order
 
 #: The customer's chat record columns an order row carries (one query for the whole page).
 CUSTOMER = {
@@ -96,3 +96,30 @@ class OrderAdmin(NulSafeAdminMixin, admin.ModelAdmin):
             return f"{name}{username}"
         url = reverse("admin:botdialogs_telegramchat_change", args=[order.customer_chat_pk])
         return format_html('<a href="{}">{}</a>{}', url, name, username)
+
+
+@admin.register(DailySpecial)
+class DailySpecialAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
+    """Each day's "Today's special": its dish, how often the task ran, and its broadcast
+    (progress and "Run again" are on the broadcast's own page)."""
+
+    list_display = ["day", "dish", "runs", "broadcast_link", "created_at"]
+    list_select_related = ["broadcast"]
+    readonly_fields = ["day", "dish", "runs", "broadcast_link", "created_at"]
+    fields = readonly_fields
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the daily task makes them
+
+    @admin.display(description="broadcast")
+    def broadcast_link(self, special: DailySpecial) -> str:
+        broadcast = special.broadcast
+        url = reverse("admin:botdialogs_broadcast_change", args=[broadcast.pk])
+        return format_html(
+            '<a href="{}">#{} {} ({} sent)</a>',
+            url,
+            broadcast.pk,
+            broadcast.get_status_display(),
+            broadcast.sent,
+        )
