@@ -38,3 +38,18 @@ from tests.servers import (  # noqa: E402, F401
     test_db_env,
     thread_connections_closed,
 )
+
+
+@pytest.fixture
+def fresh_channel_layers() -> Iterator[None]:
+    """Channel layers made afresh for this test, and dropped after it.
+
+    A channel layer is a process-wide object; channels-redis binds its connections and its
+    receive lock to the event loop that first used them, and each async test has a loop of
+    its own: a layer left from another test's loop is not this test's to use.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -1,7 +1,7 @@
 """The chat playground's server side: its websocket under bad input, its pages, its files.
 
 The websocket tests run project.asgi's real application (origin check, session, routing)
-in this process with channels' WebsocketCommunicator and the site's channel layer.
+in this process with channels' WebsocketClient and the site's channel layer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -27,8 +26,12 @@ from botdialogs.localtg.consumers import (
 )
 from botdialogs.localtg.models import LocalFile
 from project.asgi import application
+from tests.websockets import WebsocketClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_channel_layers"),
+]
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 PNG = bytes.fromhex(
@@ -38,65 +41,9 @@ PNG = bytes.fromhex(
 )
 
 
-class WebsocketCommunicator(ApplicationCommunicator):
-    """A websocket client of an ASGI app in this process.
-
-    channels.testing has one, but importing it needs daphne (for its live server), which
-    this project does not install; this is the part of it these tests use.
-    """
-
-    def __init__(self, app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        scope = {
-            "type": "websocket",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": headers,
-            "subprotocols": [],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
-        super().__init__(app, scope)
-
-    async def connect(self, timeout: float = 5) -> tuple[bool, Any]:
-        """Open the socket: (accepted, close code or subprotocol)."""
-        await self.send_input({"type": "websocket.connect"})
-        output = await self.receive_output(timeout)
-        if output["type"] == "websocket.close":
-            return False, output.get("code", 1000)
-        return True, output.get("subprotocol")
-
-    async def send_to(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """One frame to the server."""
-        frame: dict[str, Any] = {"type": "websocket.receive"}
-        if text_data is not None:
-            frame["text"] = text_data
-        if bytes_data is not None:
-            frame["bytes"] = bytes_data
-        await self.send_input(frame)
-
-    async def receive_from(self, timeout: float = 5) -> str:
-        """The next text frame from the server."""
-        output = await self.receive_output(timeout)
-        assert output["type"] == "websocket.send", output
-        return str(output["text"])
-
-    async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
-        """Close from the client side and let the app finish."""
-        await self.send_input({"type": "websocket.disconnect", "code": code})
-        await self.wait(timeout)
-
-
-def socket(path: str) -> WebsocketCommunicator:
+def socket(path: str) -> WebsocketClient:
     """A websocket to the site at ``path``, from a page of the site itself."""
-    return WebsocketCommunicator(application, path, headers=[ORIGIN])
-
-
-async def closed_with(communicator: WebsocketCommunicator) -> int:
-    """The close code the server ended the socket with."""
-    output = await communicator.receive_output(timeout=5)
-    assert output["type"] == "websocket.close", output
-    return int(output.get("code", 1000))
+    return WebsocketClient(application, path, headers=[ORIGIN])
 
 
 @pytest.fixture
@@ -107,7 +54,7 @@ async def chat(thread_connections_closed: None) -> AsyncIterator[int]:
 
 
 @pytest.fixture
-async def connected(chat: int) -> AsyncIterator[WebsocketCommunicator]:
+async def connected(chat: int) -> AsyncIterator[WebsocketClient]:
     """An open websocket on :func:`chat`."""
     communicator = socket(f"/ws/localtg/default/{chat}/")
     connected, _ = await communicator.connect(timeout=5)
@@ -116,7 +63,7 @@ async def connected(chat: int) -> AsyncIterator[WebsocketCommunicator]:
     await communicator.disconnect()
 
 
-async def sync(communicator: WebsocketCommunicator, since: int = 0) -> dict[str, Any]:
+async def sync(communicator: WebsocketClient, since: int = 0) -> dict[str, Any]:
     await communicator.send_to(text_data=json.dumps({"type": "sync", "since": since}))
     return json.loads(await communicator.receive_from(timeout=5))
 
@@ -127,7 +74,7 @@ def bot_sends(chat_id: int, text: str) -> dict[str, Any]:
 
 
 async def test_a_page_syncs_then_hears_changes_as_they_commit(
-    connected: WebsocketCommunicator, chat: int
+    connected: WebsocketClient, chat: int
 ) -> None:
     first = await sync(connected)
     assert (first["type"], first["cause"], first["revision"]) == ("changes", "sync", 0)
@@ -159,7 +106,7 @@ async def test_a_page_syncs_then_hears_changes_as_they_commit(
     ],
 )
 async def test_garbage_frames_get_an_error_and_the_socket_lives_on(
-    connected: WebsocketCommunicator, frame: str
+    connected: WebsocketClient, frame: str
 ) -> None:
     await connected.send_to(text_data=frame)
     answer = json.loads(await connected.receive_from(timeout=5))
@@ -167,26 +114,20 @@ async def test_garbage_frames_get_an_error_and_the_socket_lives_on(
     assert (await sync(connected))["type"] == "changes"
 
 
-async def test_binary_frames_get_an_error(connected: WebsocketCommunicator) -> None:
+async def test_binary_frames_get_an_error(connected: WebsocketClient) -> None:
     await connected.send_to(bytes_data=b"\x00\x01")
     assert json.loads(await connected.receive_from(timeout=5))["type"] == "error"
 
 
-async def test_an_oversized_frame_closes_the_socket(connected: WebsocketCommunicator) -> None:
+async def test_an_oversized_frame_closes_the_socket(connected: WebsocketClient) -> None:
     await connected.send_to(text_data=json.dumps({"type": "sync", "pad": "x" * MAX_FRAME}))
-    assert await closed_with(connected) == CLOSE_TOO_BIG
+    assert await connected.closed_with() == CLOSE_TOO_BIG
 
 
-async def test_a_flood_closes_the_socket(connected: WebsocketCommunicator) -> None:
+async def test_a_flood_closes_the_socket(connected: WebsocketClient) -> None:
     for _ in range(int(FRAME_BURST) + 5):
         await connected.send_to(text_data="{}")
-    codes = []
-    while True:
-        output = await connected.receive_output(timeout=5)
-        if output["type"] == "websocket.close":
-            codes.append(output["code"])
-            break
-    assert codes == [CLOSE_FLOOD]
+    assert await connected.closed_with(skip_frames=True) == CLOSE_FLOOD
 
 
 @pytest.mark.parametrize("path", ["/ws/localtg/nobody/1/", "/ws/localtg/default/999/"])
@@ -196,11 +137,11 @@ async def test_an_unknown_bot_or_chat_closes_the_socket(
     communicator = socket(path)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
-    assert await closed_with(communicator) == CLOSE_NOT_FOUND
+    assert await communicator.closed_with() == CLOSE_NOT_FOUND
 
 
 async def test_another_sites_page_cannot_connect(chat: int) -> None:
-    communicator = WebsocketCommunicator(
+    communicator = WebsocketClient(
         application, f"/ws/localtg/default/{chat}/", headers=[(b"origin", b"http://evil.test")]
     )
     connected, _ = await communicator.connect(timeout=5)

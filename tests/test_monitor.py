@@ -15,7 +15,6 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, Update
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -27,8 +26,12 @@ from botdialogs.http import delivery as webhook
 from botdialogs.monitor import presence, publish, publish_action, publish_update, sending
 from botdialogs.testing import AsgiServer, LocalTelegram
 from tests.fakes import message_update
+from tests.websockets import WebsocketClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_channel_layers"),
+]
 
 SOCKET_PATH = "/ws/botdialogs/monitor/"
 
@@ -50,47 +53,14 @@ def session_cookie(username: str, *, staff: bool) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-class Socket(ApplicationCommunicator):
-    """A websocket client of an ASGI application in this process.
-
-    channels.testing.WebsocketCommunicator does the same, but importing channels.testing
-    needs daphne, which this project does not install (it serves with uvicorn).
-    """
-
-    async def connect(self) -> tuple[bool, int | None]:
-        await self.send_input({"type": "websocket.connect"})
-        answer = await self.receive_output(5)
-        return answer["type"] == "websocket.accept", answer.get("code")
-
-    async def send_to(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        frame = {"text": text_data} if text_data is not None else {"bytes": bytes_data}
-        await self.send_input({"type": "websocket.receive", **frame})
-
-    async def receive_from(self) -> str:
-        answer = await self.receive_output(5)
-        assert answer["type"] == "websocket.send", answer
-        return str(answer["text"])
-
-    async def disconnect(self) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": 1000})
-        await self.wait(5)
-
-
-def communicator(cookie: str | None = None, query: bytes = b"") -> Socket:
+def communicator(cookie: str | None = None, query: bytes = b"") -> WebsocketClient:
     """The site's own ASGI application (session auth, origin check) on a monitor socket."""
     from project.asgi import application
 
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    scope = {
-        "type": "websocket",
-        "path": SOCKET_PATH,
-        "query_string": query,
-        "headers": headers,
-        "subprotocols": [],
-    }
-    return Socket(application, scope)
+    return WebsocketClient(application, SOCKET_PATH, headers, query_string=query)
 
 
 # -- nobody watching ----------------------------------------------------------------------------
@@ -164,8 +134,7 @@ async def test_a_socket_is_closed_when_its_user_is_no_longer_staff(
     socket = communicator(staff)
     assert (await socket.connect())[0]
     await get_user_model().objects.filter(username="boss").aupdate(is_staff=False)
-    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
-    await socket.disconnect()
+    assert await socket.closed_with() == 4403
     assert presence._presence.local == 0
 
 
@@ -187,8 +156,7 @@ async def test_garbage_from_the_client_closes_the_socket(
     socket = communicator(staff)
     assert (await socket.connect())[0]
     await socket.send_to(**message)
-    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": code}
-    await socket.wait()
+    assert await socket.closed_with() == code
     # The server is fine: the next client connects and sets a filter.
     again = communicator(staff)
     assert (await again.connect())[0]
@@ -224,14 +192,11 @@ async def test_a_flood_of_messages_closes_the_socket(thread_connections_closed: 
     answers = 0
     for _ in range(200):
         await socket.send_to(text_data=json.dumps({"user": ""}))
-    while True:
-        output = await socket.receive_output(timeout=5)
-        if output["type"] == "websocket.close":
-            break
+    while (output := await socket.receive_output(timeout=5))["type"] != "websocket.close":
         answers += 1
     assert output["code"] == 4429
     assert answers == MonitorConsumer.MAX_MESSAGES  # the messages before the flood were answered
-    await socket.wait()
+    await socket.disconnect()
 
 
 # -- events of real work ---------------------------------------------------------------------
