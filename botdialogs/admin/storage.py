@@ -60,6 +60,13 @@ from botdialogs.storage.storage import SEEN_REFRESH
 #: "Last seen" is written at most every SEEN_REFRESH (updates stay write-free): say so.
 LAST_SEEN = f"last seen (updated at most every {SEEN_REFRESH.seconds // 60} min)"
 
+#: The reset's confirmation page, the same from the chats list and the stacks list.
+RESET_PAGE = {
+    "action": "reset_dialogs",
+    "title": "Reset dialogs?",
+    "button": "Yes, reset their dialogs",
+}
+
 
 def without_single_bot(columns: Any) -> tuple[str, ...]:
     """The list's columns, without "bot" when the site has one bot (its filter stays)."""
@@ -254,16 +261,7 @@ class TelegramChatAdmin(StorageAdmin):
             orphans = Q(bot_id=chat.bot_id, chat_id=chat.chat_id)
             return reset_for_support(stacks, short_name(chat), orphans if stacks else None)
 
-        return confirm_then_run(
-            self,
-            request,
-            queryset,
-            action="reset_dialogs",
-            title="Reset dialogs?",
-            button="Yes, reset their dialogs",
-            plan=plan,
-            run=run,
-        )
+        return confirm_then_run(self, request, queryset, **RESET_PAGE, plan=plan, run=run)
 
 
 class DialogContextInline(admin.TabularInline):
@@ -429,9 +427,7 @@ class DialogStackAdmin(ReadOnlyPageMixin, StorageAdmin):
             self,
             request,
             queryset,
-            action="reset_dialogs",
-            title="Reset dialogs?",
-            button="Yes, reset their dialogs",
+            **RESET_PAGE,
             plan=plan,
             run=lambda stack, _seen: reset_for_support([stack], short_name(stack)),
         )
