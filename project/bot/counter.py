@@ -18,8 +18,19 @@ TICKS = 10
 
 
 def tick(count: int) -> dict[str, Any]:
-    """The dialog_data of tick ``count``."""
-    return {"count": count, "running": count < TICKS}
+    """The dialog_data tick ``count`` adds: its own key, so the counter shows how many ticks
+    arrived, whatever their order (a tick retried after a failure lands after later ones)."""
+    return {tick_seen(count): True}
+
+
+def tick_seen(count: int) -> str:
+    """The dialog_data key set by tick ``count``."""
+    return f"tick:{count}"
+
+
+def ticks_seen(dialog_data: dict[str, Any]) -> int:
+    """How many ticks have arrived in this dialog."""
+    return sum(1 for count in range(1, TICKS + 1) if dialog_data.get(tick_seen(count)))
 
 
 def tick_key(count: int) -> str:

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from botdialogs import timers
-from project.bot.counter import start_counter, stop_counter
+from project.bot.counter import TICKS, start_counter, stop_counter, ticks_seen
 from project.bot.states import Counter, DailySpecial, FoodOrder, MainMenu, OrderStatus
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
@@ -193,11 +193,15 @@ def _bot_name(manager: DialogManager) -> str:
 
 async def counter_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
     data = dialog_manager.dialog_data
-    return {"count": data.get("count", 0), "idle": not data.get("running", False)}
+    count = ticks_seen(data)
+    return {"count": count, "idle": not data.get("running", False) or count >= TICKS}
 
 
 async def on_count(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
-    manager.dialog_data.update({"count": 0, "running": True})
+    # A new count: forget the ticks of the last one (pressing again replaces its timers).
+    for key in [key for key in manager.dialog_data if key.startswith("tick:")]:
+        del manager.dialog_data[key]
+    manager.dialog_data["running"] = True
     chat = callback.message.chat.id if callback.message else callback.from_user.id
     await start_counter(_bot_name(manager), callback.from_user.id, chat)
 
