@@ -7,13 +7,31 @@ of the report. Ratios are computed round by round against the peer measured in t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from bench import engine, round_trips, webhook
 from bench.report import column, ratios, spread, table
 
-if TYPE_CHECKING:
-    from bench.runner import Run
+
+class Run(Protocol):
+    """What a suite uses of the runner's run (bench.runner.Run): named here, so the suites
+    need no import of the runner that lists them."""
+
+    postgres_url: str
+    redis_url: str
+    load: Any  # bench.runner.Load
+
+    def new_chats(self, count: int) -> int: ...
+
+    def note_command(self, suite: str, command: str) -> None: ...
+
+    def child(
+        self, module: str, args: Sequence[Any], database_url: str | None, timeout: float = 600
+    ) -> dict[str, Any]: ...
+
+    def database(self, suffix: str = "") -> str: ...
+
 
 Results = dict[str, list[dict[str, Any]]]
 
