@@ -261,7 +261,7 @@ class RoundTripSuite(Suite):
             "is a client->server flight after the server answered: connection setup, locks and "
             "BEGIN/COMMIT count. Statements are protocol messages (Query, Execute): botdialogs "
             "sends each round trip as one query string (round trip 1: BEGIN, the lock, the "
-            "claim and four SELECTs; round trip 2: the writes and COMMIT).",
+            "claim and five SELECTs; round trip 2: the writes and COMMIT).",
             "",
             *table(
                 [
