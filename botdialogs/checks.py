@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
@@ -106,6 +107,50 @@ def check_importable(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
                     f"BOTDIALOGS['BOTS'][{bot.name!r}]['ROUTER'] = {bot.router!r} cannot be "
                     f"loaded: {error}",
                     id="botdialogs.E013",
+                )
+            )
+    return messages
+
+
+def check_extras(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The optional dependencies the settings use must be installed (pip extras).
+
+    - E017: ``BACKGROUND = "celery"`` or a bot in ``"queued"`` mode without Celery
+      (``botdialogs[celery]``);
+    - E018: ``BACKGROUND = "channels"`` or ``botdialogs.localtg`` in INSTALLED_APPS (its chat
+      pages are websockets) without Channels (``botdialogs[channels]``).
+    """
+    from django.apps import apps
+
+    if conf.find_problems():
+        return []
+    config = conf.get_settings()
+    messages: list[checks.CheckMessage] = []
+    queued = [bot.name for bot in config.bots.values() if bot.mode == "queued"]
+    if find_spec("celery") is None and (config.background == "celery" or queued):
+        uses = "BOTDIALOGS['BACKGROUND'] = 'celery'" if config.background == "celery" else ""
+        if queued:
+            uses = " and ".join(filter(None, [uses, f"bots {queued} in 'queued' mode"]))
+        messages.append(
+            checks.Error(
+                f"Celery is not installed, and {uses} need it",
+                hint='pip install "botdialogs[celery]", or use BACKGROUND "inline" and '
+                "bot MODE 'inline'.",
+                id="botdialogs.E017",
+            )
+        )
+    if find_spec("channels") is None:
+        users = []
+        if config.background == "channels":
+            users.append("BOTDIALOGS['BACKGROUND'] = 'channels'")
+        if apps.is_installed("botdialogs.localtg"):
+            users.append("'botdialogs.localtg' in INSTALLED_APPS (its chat pages are live)")
+        if users:
+            messages.append(
+                checks.Error(
+                    f"Channels is not installed, and {' and '.join(users)} need it",
+                    hint='pip install "botdialogs[channels]".',
+                    id="botdialogs.E018",
                 )
             )
     return messages

@@ -15,15 +15,19 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from channels.auth import get_user
-from channels.consumer import AsyncConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import NoReverseMatch, reverse
 
 from botdialogs.background.records import aperform_recorded
 from botdialogs.engine.bots import bot_id, bot_name_for_id
-from botdialogs.exceptions import UnknownBot
+from botdialogs.exceptions import MissingExtra, UnknownBot
 from botdialogs.monitor import GROUP, presence
+
+try:
+    from channels.auth import get_user
+    from channels.consumer import AsyncConsumer
+    from channels.generic.websocket import AsyncWebsocketConsumer
+except ImportError as error:
+    raise MissingExtra("channels", "channels", "botdialogs.consumers") from error
 
 logger = logging.getLogger("botdialogs.background")
 monitor_logger = logging.getLogger("botdialogs.monitor")

@@ -9,6 +9,7 @@ __all__ = [
     "BotDialogsError",
     "IntentIdCollision",
     "LinkTokenExpired",
+    "MissingExtra",
     "NotInAsyncContext",
     "StorageUnavailable",
     "UnknownBot",
@@ -21,6 +22,21 @@ __all__ = [
 
 class BotDialogsError(Exception):
     """Base class of every error botdialogs raises on purpose."""
+
+
+class MissingExtra(BotDialogsError, ImportError):
+    """A part of botdialogs whose optional dependency is not installed.
+
+    The message names the pip extra that installs it (``pip install "botdialogs[celery]"``);
+    ``manage.py check`` reports the same as ``botdialogs.E017`` / ``E018`` where it can.
+    """
+
+    def __init__(self, extra: str, module: str, part: str) -> None:
+        super().__init__(
+            f'{part} needs {module}, which is not installed: pip install "botdialogs[{extra}]"',
+            name=module,
+        )
+        self.extra = extra
 
 
 class UnknownBot(BotDialogsError, LookupError):

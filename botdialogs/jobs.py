@@ -6,7 +6,10 @@ reaches its tasks through :func:`send`, as channels' consumers are reached by ch
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
+
+from botdialogs.exceptions import MissingExtra
 
 #: The tasks botdialogs sends, by name (defined in botdialogs.tasks).
 PROCESS_UPDATE = "botdialogs.process_update"
@@ -15,7 +18,10 @@ RUN_BROADCAST = "botdialogs.run_broadcast"
 
 
 def _task(name: str) -> Any:
-    from celery import current_app
+    try:
+        from celery import current_app
+    except ImportError as error:
+        raise MissingExtra("celery", "celery", f"the Celery task {name}") from error
 
     # botdialogs' AppConfig.ready() imports botdialogs.tasks, so its tasks are registered
     # whether or not the site's Celery app autodiscovers Django apps' tasks.
@@ -28,5 +34,10 @@ def send(name: str, *args: Any) -> None:
 
 
 def runs_in_process() -> bool:
-    """Whether Celery runs tasks eagerly here (no broker: the embedded defaults)."""
+    """Whether Celery runs tasks eagerly here (no broker: the embedded defaults).
+
+    Without Celery installed nothing can run elsewhere either: this process does the work.
+    """
+    if find_spec("celery") is None:
+        return True
     return bool(_task(PERFORM_BACKGROUND_ACTION).app.conf.task_always_eager)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-from celery.signals import worker_shutting_down
+from botdialogs.exceptions import MissingExtra
+
+try:
+    from celery import shared_task
+    from celery.signals import worker_shutting_down
+except ImportError as error:
+    raise MissingExtra("celery", "celery", "botdialogs.tasks") from error
 
 from botdialogs.engine.sync import call_async
 

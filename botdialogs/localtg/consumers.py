@@ -16,11 +16,15 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
-from botdialogs.exceptions import UnknownBot
+from botdialogs.exceptions import MissingExtra, UnknownBot
 from botdialogs.localtg import chats
 from botdialogs.localtg.revisions import group_name
+
+try:
+    from channels.generic.websocket import AsyncWebsocketConsumer
+except ImportError as error:
+    raise MissingExtra("channels", "channels", "local Telegram (botdialogs.localtg)") from error
 
 #: Close codes (4000-4999 are the application's): no such bot or chat, flood, frame size.
 CLOSE_NOT_FOUND = 4404

@@ -16,10 +16,15 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
+from botdialogs.exceptions import MissingExtra
 from botdialogs.localtg.models import LocalChat
+
+try:
+    from channels.layers import get_channel_layer
+except ImportError as error:
+    raise MissingExtra("channels", "channels", "local Telegram (botdialogs.localtg)") from error
 
 logger = logging.getLogger("botdialogs.localtg")
 

@@ -21,8 +21,6 @@ from typing import Any
 
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
-from botdialogs.storage.connections import lock_key
-
 
 def chat_lock_name(key: StorageKey) -> str:
     """The lock of the chat ``key`` belongs to (user and destiny do not matter)."""
@@ -31,6 +29,9 @@ def chat_lock_name(key: StorageKey) -> str:
 
 def advisory_key(name: str) -> int:
     """The PostgreSQL advisory lock id of a chat lock name (the update path uses the same)."""
+    # Imported here: connections needs psycopg (the [postgres] extra), SQLite sites do not.
+    from botdialogs.storage.connections import lock_key
+
     return lock_key(name)
 
 
