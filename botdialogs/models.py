@@ -78,7 +78,7 @@ class TelegramChat(models.Model):
 
 
 class FsmRecord(ChatKeyFields):
-    """aiogram's plain FSM state and data for one StorageKey (destinies other than aiogd:*)."""
+    """aiogram's plain FSM state and data for one StorageKey (destinies other than ``aiogd:*``)."""
 
     destiny = models.CharField(max_length=255, default="default")
     state = models.CharField(max_length=255, null=True, blank=True)

@@ -1,4 +1,4 @@
-"""The README's reference names what a site imports; each module's ``__all__`` says the same."""
+"""The docs' API reference names what a site imports; each module's ``__all__`` says the same."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import importlib
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "api.md"
 
 
 def referenced() -> dict[str, set[str]]:
-    """{module: names} from the first column of the README's Reference table."""
-    text = README.read_text()
-    section = text[text.index("## Reference") :]
+    """{module: names} from the first column of the API reference's table."""
+    text = API_PAGE.read_text()
+    section = text[text.index("# Public API") :]
     found: dict[str, set[str]] = {}
     for line in section.splitlines():
         if not line.startswith("| `botdialogs."):
