@@ -176,7 +176,7 @@ def check(work: Path) -> None:
     run(python, "manage.py", "makemigrations", "pizza", cwd=site, env=env)
     run(python, "manage.py", "migrate", cwd=site, env=env)
 
-    step("going live: check --deploy with the production profile")
+    step("tutorial 8: check --deploy with the production profile")
     production = {
         **env,
         "DJANGO_SETTINGS_MODULE": "mysite.settings_production",
@@ -203,7 +203,7 @@ def check(work: Path) -> None:
     )
     try:
         wait_for_server(f"{url}/localtg/", server)
-        step("tutorial 3-5: the dialog, the playground, a signal and a timer (walk.py)")
+        step("tutorial 3-6: the dialog, a timer, a signal, nodes, the playground (walk.py)")
         print(run(python, WALK, url, cwd=site, env=server_env), end="")
     finally:
         server.terminate()
@@ -212,7 +212,7 @@ def check(work: Path) -> None:
         if server.returncode not in (0, -15):
             print((work / "uvicorn.log").read_text())
 
-    step("tutorial 6: the bot's own test with botdialogs.testing (pytest)")
+    step("tutorial 7: the bot's own test with botdialogs.testing (pytest)")
     print(run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=site, env=env)[-300:])
 
 

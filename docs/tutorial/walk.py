@@ -47,6 +47,12 @@ def main(url: str) -> None:
     chat.wait_for(lambda m: "status: baking" in (m.text or ""))
     print("   the post_save signal updated the dialog")
 
+    chat.send("/feedback")
+    chat.wait_for_text("How was your pizza?")
+    chat.press("4 ★")
+    chat.wait_for_text("Thank you for the 4 stars!")
+    print("   nodes: /feedback asked and thanked, one node per step")
+
     kind, page = fetch(f"{url}/localtg/")
     assert kind == "text/html", kind
     statics = re.findall(rb'(?:href|src)="(/static/[^"]+)"', page)

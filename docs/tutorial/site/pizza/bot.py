@@ -1,13 +1,14 @@
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import CommandStart
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram_dialog import Dialog, DialogManager, StartMode, Window
 from aiogram_dialog.widgets.kbd import Button, SwitchTo
 from aiogram_dialog.widgets.text import Const, Format
 from asgiref.sync import sync_to_async
+from pizza.feedback import PREFIX, ask_for_feedback, feedback
 from pizza.models import Order
 
 from botdialogs import timers
@@ -56,6 +57,9 @@ def build_router() -> Router:
     """The bot's router, new on each call (a Router can be attached only once)."""
     router = Router(name="pizza")
     router.message.register(start, CommandStart())
+    # Nodes before the dialogs: an open dialog would take every press.
+    router.message.register(ask_for_feedback, Command("feedback"))
+    router.callback_query.register(feedback.route, F.data.startswith(PREFIX))
     router.include_router(
         Dialog(
             Window(
