@@ -20,7 +20,7 @@ from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import NoReverseMatch, reverse
 
-from botdialogs.background.records import aperform_recorded
+from botdialogs.background.performing import aperform_recorded
 from botdialogs.engine.bots import bot_id, bot_name_for_id
 from botdialogs.exceptions import UnknownBot
 from botdialogs.monitor import GROUP, presence

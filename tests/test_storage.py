@@ -23,7 +23,8 @@ from django.utils import timezone
 from botdialogs.engine import bots
 from botdialogs.exceptions import IntentIdCollision, UnstorableData
 from botdialogs.models import DialogContext, DialogStack, TelegramChat
-from botdialogs.storage import DjangoStorage, UnitOfWorkIsolation
+from botdialogs.storage import DjangoStorage
+from botdialogs.storage.storage import UnitOfWorkIsolation
 from botdialogs.storage.isolation import LocalEventIsolation
 from botdialogs.storage.orm import OrmDatabase
 from tests.counter_bot import Failing

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -78,13 +77,3 @@ async def _finish_spawned_tasks() -> None:
             return
         # A finished task may have started others: look again until none is left.
         await asyncio.wait(pending, timeout=remaining)
-
-
-def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Deprecated name of :func:`call_async` (it read like asgiref's opposite); removed in 1.0."""
-    warnings.warn(
-        "botdialogs.sync.run_async is now botdialogs.engine.sync.call_async",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return call_async(function, *args, **kwargs)

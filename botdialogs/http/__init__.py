@@ -11,6 +11,6 @@ and the core modules. Never ``botdialogs.background``, ``.admin`` or the optiona
 """
 
 from botdialogs.http.asgi import WebhookRoute
-from botdialogs.http.delivery import Delivery, handle_delivery, process_update
+from botdialogs.http.webhook import Delivery, handle_delivery, process_update
 
 __all__ = ["Delivery", "WebhookRoute", "handle_delivery", "process_update"]

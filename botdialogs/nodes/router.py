@@ -29,7 +29,7 @@ from botdialogs.engine.bots import get_bot, get_storage
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.nodes.node import ContextT, EventT, Node, UserIdT
 from botdialogs.nodes.registry import NodeRegistry, UnknownNode
-from botdialogs.storage import DjangoStorage, UnitOfWork
+from botdialogs.storage import Claim, DjangoStorage, UnitOfWork
 from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowId
 
 logger = logging.getLogger("botdialogs.nodes")
@@ -128,16 +128,23 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
             _dialog_manager.reset(token)
 
     async def feed(
-        self, bot_name: str, user_id: UserIdT, chat_id: int, event: EventT, **key: Any
+        self,
+        bot_name: str,
+        user_id: UserIdT,
+        chat_id: int,
+        event: EventT,
+        *,
+        claim: Claim | None = None,
+        **key: Any,
     ) -> None:
         """Run one step for ``event`` outside a Telegram update (a timer firing, part 8).
 
-        Opens the chat's unit of work itself (joins it when called inside one), so the step
-        is serialised with the user's updates and commits with the claim handed down.
+        Opens the chat's unit of work itself (joins it when called inside one, then without a
+        claim), so the step is serialised with the user's updates and commits with ``claim``.
         """
         bot = get_bot(bot_name)
         storage_key = _key(bot, user_id, chat_id, **key)
-        async with _storage().unit_of_work(storage_key) as unit:
+        async with _storage().unit_of_work(storage_key, claim) as unit:
             await self.step(unit, storage_key, bot, user_id, event)
 
     # -- moving users ---------------------------------------------------------------------------
@@ -158,8 +165,8 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         await node.on_enter(key.user_id, self._context(bot))
         self._save(unit, row_id, current, node)
 
-    async def _perform_move(self, action: dict[str, Any]) -> None:
-        """A "node" background action (inline, Celery or Channels): move, once, after commit."""
+    async def _perform_move(self, action: dict[str, Any], claim: Claim | None) -> None:
+        """A "node" background action (inline, Celery or Channels): move, once, with its claim."""
         bot = get_bot(action["bot"])
         node = self.registry.get(action["node"]).restore(action["data"])
         key = _key(
@@ -169,7 +176,7 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
             thread_id=action["thread_id"],
             business_connection_id=action["business_connection_id"],
         )
-        async with _storage().unit_of_work(key) as unit:
+        async with _storage().unit_of_work(key, claim) as unit:
             await self.move(unit, key, bot, node)
 
     # -- one step -------------------------------------------------------------------------------

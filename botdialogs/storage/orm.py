@@ -17,7 +17,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
-from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
 from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
@@ -69,9 +69,10 @@ class OrmDatabase:
     def begin_sync(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
         """:meth:`begin` in Django's thread."""
         if claim is not None:
-            claim.fresh = not claim.taken()
-            if not claim.fresh:
+            if claim.taken():
+                claim.outcome = ClaimOutcome.DUPLICATE
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
+            claim.outcome = ClaimOutcome.TAKEN
         transaction = Transaction(scope=scope, claim=claim)
         if scope is not None:
             transaction.rows, transaction.chats = self.load_scope_sync(scope)
@@ -83,6 +84,7 @@ class OrmDatabase:
         with db_transaction.atomic():
             if claim is not None and not claim.record(timezone.now()):
                 # Only without the chat lock (two processes on SQLite) can this happen.
+                claim.outcome = ClaimOutcome.DUPLICATE
                 raise AlreadyProcessed(f"{claim.describe()} was committed meanwhile")
             if plan is not None:
                 self.write_sync(plan)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
-from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
 from botdialogs.storage.connections import LoopPool, scope_lock_key
 from botdialogs.storage.database import Transaction, WritePlan
 from botdialogs.storage.rows import (
@@ -198,8 +198,9 @@ class PostgresDatabase:
         if scope is not None:
             results.pop(0)  # the lock
         if claim is not None:
-            claim.fresh = bool(results.pop(0))
-            if not claim.fresh:
+            new = bool(results.pop(0))
+            claim.outcome = ClaimOutcome.TAKEN if new else ClaimOutcome.DUPLICATE
+            if not new:
                 await self.rollback(transaction)
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
         if scope is not None:

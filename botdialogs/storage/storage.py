@@ -5,12 +5,12 @@ under ``aiogd:context:<intent id>``; those go to :class:`~botdialogs.models.Dial
 :class:`~botdialogs.models.DialogContext` as real columns. Every other destiny, and every
 state, goes to :class:`~botdialogs.models.FsmRecord`.
 
-Inside an update, the storage's event isolation (:meth:`DjangoStorage.create_isolation`)
-is also its unit of work (:mod:`.unit_of_work`): taking a chat's lock opens it, and
-releasing the lock commits it. aiogram's own FSM middleware takes that lock around every
-handler, so ``Dispatcher(storage=storage, events_isolation=storage.create_isolation())``
-gets two round trips and one transaction per update with nothing else installed. Outside an
-update each call is its own small transaction.
+Inside an update every read and write goes to the chat's unit of work
+(:mod:`.unit_of_work`), opened in one place, :meth:`DjangoStorage.unit_of_work`: by
+botdialogs' FSM middleware with the work's claim, or, on a plain aiogram Dispatcher, by the
+storage's event isolation (:meth:`DjangoStorage.create_isolation`), whose lock aiogram's
+own FSM middleware takes around every handler. Either way an update costs two round trips
+and one transaction. Outside an update each call is its own small transaction.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.db import connections
 from django.utils import timezone
 
 from botdialogs.exceptions import UnstorableData
-from botdialogs.storage.claims import Claim, take_pending
+from botdialogs.storage.claims import Claim
 from botdialogs.storage.database import StorageDatabase, WritePlan
 from botdialogs.storage.rows import (
     CONTEXT_PREFIX,
@@ -118,19 +118,23 @@ class DjangoStorage(BaseStorage):
     async def unit_of_work(
         self, key: StorageKey | None, claim: Claim | None = None
     ) -> AsyncIterator[UnitOfWork]:
-        """Lock the chat of ``key``, take the claim and load the chat; commit at the end.
+        """Lock the chat of ``key``, take ``claim`` and load the chat; commit at the end.
 
-        ``key`` None: no chat (an inline query), only the claim. Without ``claim``, the one
-        handed down by :func:`botdialogs.storage.claims.claiming` is taken. A nested block
-        of the same task joins the outer one. See :mod:`.unit_of_work` for what an exception
-        in the block does.
+        The one place a unit of work is opened. On botdialogs' Dispatchers the FSM
+        middleware (:mod:`botdialogs.engine.middleware`) opens it once per update, with the
+        claim the update, action or timer brought in the event data; the storage's event
+        isolation (aiogram_dialog's stack lock inside the update) then finds it held by
+        the running task and passes through. ``key`` None: no chat (an inline query), only
+        the claim. A nested block of the same task (a node step inside a handler) joins the
+        open unit; it cannot bring a claim of its own. See :mod:`.unit_of_work` for what an
+        exception in the block does.
         """
         outer = self.current_unit()
         if outer is not None:
+            if claim is not None:
+                raise ValueError(f"{claim.describe()}: a claim opens a unit of work, never joins")
             yield outer
             return
-        if claim is None:
-            claim = take_pending()
         if key is None and claim is None:
             raise ValueError("A unit of work needs a chat, a claim, or both")
         scope = chat_scope(key) if key is not None else None
@@ -234,11 +238,13 @@ class DjangoStorage(BaseStorage):
 
 
 class UnitOfWorkIsolation(BaseEventIsolation):
-    """Event isolation whose lock is a :class:`DjangoStorage` unit of work.
+    """Event isolation whose chat lock is a :class:`DjangoStorage` unit of work.
 
-    aiogram's FSM middleware and aiogram_dialog lock a chat around each update: here that
-    lock opens the unit of work (chat lock, claim and reads in one round trip) and its end
-    commits it. Re-entrant: a task that holds a chat's unit passes through.
+    Inside an update of botdialogs' Dispatchers the middleware has opened the unit already:
+    aiogram_dialog's stack lock passes through. Under aiogram's own FSM middleware (a plain
+    ``Dispatcher(storage=..., events_isolation=storage.create_isolation())``) this lock is
+    what opens the unit (without a claim: aiogram passes none), so that drop-in use gets
+    two round trips and one transaction per update too.
     """
 
     def __init__(self, storage: DjangoStorage) -> None:
