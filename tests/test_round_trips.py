@@ -26,8 +26,8 @@ from aiogram.methods import EditMessageText
 from django.db import connections
 
 from botdialogs.background import bg_manager
-from botdialogs.engine import bots
 from botdialogs.background.claims import ActionClaim
+from botdialogs.engine import bots
 from botdialogs.engine.middleware import CLAIM
 from botdialogs.http.claims import UpdateClaim
 from botdialogs.storage import ClaimOutcome

@@ -7,8 +7,8 @@ message, so it is one round trip whatever the driver or a pooler in between does
 are bound by psycopg on the client (no prepared statements), so PgBouncer in transaction
 pooling mode works, and locks never outlive a transaction.
 
-psycopg's async API on connections of our own
-(:class:`botdialogs.storage.connections.LoopPool`), not the ORM: no hop through Django's
+psycopg's async API on connections of our own (a psycopg-pool per event loop,
+:class:`botdialogs.storage.connections.LoopPools`), not the ORM: no hop through Django's
 single sync thread, no connection per request. Rows written here are committed outside
 Django's test transaction (tests use ``transactional_db``).
 """
@@ -25,8 +25,9 @@ from psycopg.types.json import Jsonb
 
 from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
 from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
-from botdialogs.storage.connections import LoopPool, scope_lock_key
+from botdialogs.storage.connections import LoopPools
 from botdialogs.storage.database import Transaction, WritePlan
+from botdialogs.storage.isolation import advisory_key
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
     KEY_FIELDS,
@@ -160,7 +161,7 @@ class PostgresDatabase:
         self.data_ttl = data_ttl
         # Each chat being handled holds one connection for its update: this many chats of one
         # process (event loop) are handled at once; more wait for a free connection.
-        self.pool = LoopPool(using=using, max_size=max_connections)
+        self.pool = LoopPools(using=using, max_size=max_connections)
         self.begin_sql = "BEGIN"
         if not synchronous_commit:
             self.begin_sql += "; SET LOCAL synchronous_commit = off"
@@ -180,7 +181,7 @@ class PostgresDatabase:
         params: list[Any] = []
         if scope is not None:
             statements.append("SELECT pg_advisory_xact_lock(%s)")
-            params.append(scope_lock_key(scope))
+            params.append(advisory_key(scope.lock_name))
         if claim is not None:
             claim_sql, claim_params = claim.sql(timezone.now())
             statements.append(claim_sql)

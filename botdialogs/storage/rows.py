@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiogram.fsm.storage.base import StorageKey
 
@@ -37,10 +37,23 @@ KEY_FIELDS = ("bot_id", "chat_id", "user_id", "thread_id", "business_connection_
 NAME_FIELD = {"fsm": "destiny", "stack": "stack_id", "context": "intent_id", "node": "router"}
 CHAT_FIELDS = ("chat_type", "title", "username", "first_name", "last_name", "language_code")
 
-ChatScope = tuple[int, int, int, str]  # bot_id, chat_id, thread_id, business_connection_id
 # kind, bot_id, chat_id, user_id, thread_id, business_connection_id, destiny/stack/intent id
 RowId = tuple[str, int, int, int, int, str, str]
 ChatIdent = tuple[int, int, int]  # bot_id, chat_id, user_id
+
+
+class ChatScope(NamedTuple):
+    """A chat: what one unit of work loads and one lock serialises (users share it)."""
+
+    bot_id: int
+    chat_id: int
+    thread_id: int
+    business_connection_id: str
+
+    @property
+    def lock_name(self) -> str:
+        """The chat's lock name: in-process locks, and PostgreSQL's advisory lock id."""
+        return f"{self.bot_id}:{self.chat_id}:{self.thread_id}:{self.business_connection_id}"
 
 
 @dataclass
@@ -54,7 +67,7 @@ class Row:
 
 def chat_scope(key: StorageKey) -> ChatScope:
     """The chat a key belongs to: what one unit of work loads and one lock serialises."""
-    return (key.bot_id, key.chat_id, key.thread_id or 0, key.business_connection_id or "")
+    return ChatScope(key.bot_id, key.chat_id, key.thread_id or 0, key.business_connection_id or "")
 
 
 def data_kind(key: StorageKey) -> str:

@@ -138,7 +138,7 @@ class DjangoStorage(BaseStorage):
         if key is None and claim is None:
             raise ValueError("A unit of work needs a chat, a claim, or both")
         scope = chat_scope(key) if key is not None else None
-        async with self.local_locks.hold(str(scope)) if scope else nullcontext():
+        async with self.local_locks.hold(scope.lock_name) if scope else nullcontext():
             unit = UnitOfWork(self, scope, claim)
             await unit.open()
             token = _current_unit.set(unit)
