@@ -30,7 +30,7 @@ from botdialogs.exceptions import BotDialogsError
 from botdialogs.nodes.node import ContextT, EventT, Node, UserIdT
 from botdialogs.nodes.registry import NodeRegistry, UnknownNode
 from botdialogs.storage import Claim, DjangoStorage, UnitOfWork
-from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowId
+from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowKey, RowKind, row_key
 
 logger = logging.getLogger("botdialogs.nodes")
 
@@ -226,7 +226,7 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
     async def _recover(
         self,
         unit: UnitOfWork,
-        row_id: RowId,
+        row_id: RowKey,
         row: Row,
         bot: Bot,
         key: StorageKey,
@@ -252,20 +252,12 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         await start.on_enter(user_id, self._context(bot))
         self._save(unit, row_id, row, start)
 
-    def _save(self, unit: UnitOfWork, row_id: RowId, current: Row, node: AnyNode) -> None:
+    def _save(self, unit: UnitOfWork, row_id: RowKey, current: Row, node: AnyNode) -> None:
         data = {NODE_DATA: node.dump(), NODE_VERSION: type(node).schema_version}
         unit.put(row_id, Row(state=self.registry.key_of(node), data=data, pk=current.pk))
 
-    def _row_id(self, key: StorageKey) -> RowId:
-        return (
-            "node",
-            key.bot_id,
-            key.chat_id,
-            key.user_id,
-            key.thread_id or 0,
-            key.business_connection_id or "",
-            self.name,
-        )
+    def _row_id(self, key: StorageKey) -> RowKey:
+        return row_key(RowKind.NODE, key, name=self.name)
 
     def _context(self, bot: Bot) -> Any:
         return self.context_factory(bot) if self.context_factory is not None else self.context

@@ -33,6 +33,13 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 #: Django connection arguments that serve Django's own cursors: its cursor class, and its
 #: adapters (they load jsonb as text, for JSONField to decode; our rows want the values).
 DJANGO_ONLY = ("cursor_factory", "context", "pool", "server_side_binding", "assume_role")
+#: The start of our pools' names, and so of their scheduler and worker tasks' names.
+POOL_NAME = "botdialogs-pool"
+
+
+def is_pool_task(task: asyncio.Task[object]) -> bool:
+    """Whether ``task`` is one of our pools' own (it lives until the pool closes)."""
+    return task.get_name().startswith(POOL_NAME)
 
 
 def connection_params(using: str = "default") -> dict[str, Any]:
@@ -82,7 +89,7 @@ class LoopPools:
                 max_size=self.max_size,
                 num_workers=1,
                 open=False,
-                name=f"botdialogs-{self.using}",
+                name=f"{POOL_NAME}-{self.using}",
             )
             self._pools[loop] = pool
             await pool.open()

@@ -35,10 +35,11 @@ from botdialogs.storage.rows import (
     CONTEXT_PREFIX,
     TOP_STATE,
     Row,
-    RowId,
+    RowKey,
+    RowKind,
     chat_scope,
     data_kind,
-    row_id,
+    row_key,
     to_json,
 )
 from botdialogs.storage.unit_of_work import UnitOfWork
@@ -167,13 +168,13 @@ class DjangoStorage(BaseStorage):
             return unit
         return None
 
-    async def _get(self, row: RowId) -> Row:
+    async def _get(self, row: RowKey) -> Row:
         unit = self.current_unit()
         if unit is not None:
             return await unit.get(row)
         return await self.database.load_row(row)
 
-    async def _put(self, row: RowId, value: Row) -> None:
+    async def _put(self, row: RowKey, value: Row) -> None:
         unit = self.current_unit()
         if unit is not None:
             await unit.get(row)  # records the original, for change detection
@@ -191,14 +192,14 @@ class DjangoStorage(BaseStorage):
     # -- BaseStorage --------------------------------------------------------------------------
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         """Store the state as its string (``State.state``); ``None`` clears it."""
-        row = row_id("fsm", key)
+        row = row_key(RowKind.FSM, key)
         current = await self._get(row)
         value = state.state if isinstance(state, State) else state
         await self._put(row, Row(state=value, data=current.data, pk=current.pk))
 
     async def get_state(self, key: StorageKey) -> str | None:
         """The stored state string, or None."""
-        return (await self._get(row_id("fsm", key))).state
+        return (await self._get(row_key(RowKind.FSM, key))).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         """Replace the data; ``{}`` clears it. Non-JSON values raise UnstorableData now."""
@@ -206,9 +207,9 @@ class DjangoStorage(BaseStorage):
             raise UnstorableData(f"Data must be a mapping, not {type(data).__name__}")
         value = to_json(data, key)
         kind = data_kind(key)
-        if kind == "stack" and "intents" in value:
+        if kind is RowKind.STACK and "intents" in value:
             value[TOP_STATE] = await self._top_state(key, value["intents"])
-        row = row_id(kind, key)
+        row = row_key(kind, key)
         current = await self._get(row)
         await self._put(row, Row(state=current.state, data=value, pk=current.pk))
 
@@ -223,12 +224,12 @@ class DjangoStorage(BaseStorage):
             business_connection_id=key.business_connection_id,
             destiny=f"{CONTEXT_PREFIX}{intents[-1]}",
         )
-        context = await self._get(row_id("context", context_key))
+        context = await self._get(row_key(RowKind.CONTEXT, context_key))
         return str(context.data.get("state") or "")
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """A copy of the stored data (``{}`` when there is none)."""
-        data = copy.deepcopy((await self._get(row_id(data_kind(key), key))).data)
+        data = copy.deepcopy((await self._get(row_key(data_kind(key), key))).data)
         data.pop(TOP_STATE, None)
         return data
 
