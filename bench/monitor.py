@@ -121,7 +121,7 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
     callbacks: dict[int, str] = {}
     set_mode("disabled")
     for chat_id in range(first, first + chats):
-        await delivery.process_update("default", fresh(message_update(chat_id, "/start")))
+        await webhook.process_update("default", fresh(message_update(chat_id, "/start")))
         markup = bot.session.calls[-1].reply_markup  # type: ignore[attr-defined]
         callbacks[chat_id] = markup.inline_keyboard[0][0].callback_data
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
