@@ -113,7 +113,7 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
 
     use_counter_bot({"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}})
     bot = Bot(bots.bot_token("default"), session=RecordingSession())
-    delivery.get_bot = lambda name: bot  # type: ignore[assignment]  # answered from memory
+    webhook.get_bot = lambda name: bot  # type: ignore[assignment]  # answered from memory
     layer = get_channel_layer()
     assert layer is not None
     await layer.group_add(GROUP, await layer.new_channel())  # someone to receive the events
