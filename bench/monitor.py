@@ -10,7 +10,7 @@ noise falls on all of them alike; ratios are taken within each round, then the m
   channel layer (one member in the monitor group).
 
 Each mode presses the counter dialog's "+1" (tests/counter_bot.py) in ``--chats`` chats at
-once, ``--presses`` times each, through :func:`botdialogs.http.delivery.process_update` (the
+once, ``--presses`` times each, through :func:`botdialogs.http.webhook.process_update` (the
 webhook's path: claim, unit of work, Dispatcher) on DjangoStorage; the Bot API is answered
 from memory. Also printed: nanoseconds per call of the hooks themselves with nobody watching.
 
@@ -71,12 +71,12 @@ def never() -> bool:
 
 def set_mode(mode: str) -> None:
     """Swap the hooks for no-ops (``disabled``) or the real ones; count a watcher or not."""
-    from botdialogs.http import delivery
+    from botdialogs.http import webhook
     from botdialogs.monitor import UpdateEvents, presence, watching
     from botdialogs.storage import unit_of_work
 
     disabled = mode == "disabled"
-    delivery.UpdateEvents = MonitorOff if disabled else UpdateEvents  # type: ignore[misc]
+    webhook.UpdateEvents = MonitorOff if disabled else UpdateEvents  # type: ignore[misc]
     unit_of_work.watching = never if disabled else watching  # type: ignore[assignment]
     presence._presence.local = 1 if mode == "watched" else 0
     presence._presence.loop = asyncio.get_running_loop() if mode == "watched" else None
@@ -86,7 +86,7 @@ def set_mode(mode: str) -> None:
 async def press_round(bot: Any, callbacks: dict[int, str], presses: int) -> tuple[float, float]:
     """Updates/s and CPU ms per update (this process, the sender thread included) of
     ``presses`` presses in every chat, all chats at once."""
-    from botdialogs.http.delivery import process_update
+    from botdialogs.http.webhook import process_update
     from tests.fakes import callback_update
 
     async def press_all(chat_id: int) -> None:
@@ -107,13 +107,13 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
 
     from bench.engine import check_counts, close_dispatcher, use_counter_bot
     from botdialogs.engine import bots
-    from botdialogs.http import delivery
+    from botdialogs.http import webhook
     from botdialogs.monitor import GROUP, sending
     from tests.fakes import RecordingSession, message_update
 
     use_counter_bot({"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}})
     bot = Bot(bots.bot_token("default"), session=RecordingSession())
-    delivery.get_bot = lambda name: bot  # type: ignore[assignment]  # answered from memory
+    webhook.get_bot = lambda name: bot  # type: ignore[assignment]  # answered from memory
     layer = get_channel_layer()
     assert layer is not None
     await layer.group_add(GROUP, await layer.new_channel())  # someone to receive the events
@@ -121,7 +121,7 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
     callbacks: dict[int, str] = {}
     set_mode("disabled")
     for chat_id in range(first, first + chats):
-        await delivery.process_update("default", fresh(message_update(chat_id, "/start")))
+        await webhook.process_update("default", fresh(message_update(chat_id, "/start")))
         markup = bot.session.calls[-1].reply_markup  # type: ignore[attr-defined]
         callbacks[chat_id] = markup.inline_keyboard[0][0].callback_data
     results: dict[str, list[float]] = {mode: [] for mode in MODES}

@@ -36,11 +36,12 @@ async def orm_path(thread_sensitive: bool) -> float:
     from asgiref.sync import sync_to_async
 
     from botdialogs.storage.orm import OrmDatabase
+    from botdialogs.storage.rows import ChatScope
 
     database = OrmDatabase(None)
 
     def read(chat_id: int) -> None:
-        database.load_scope_sync((1, chat_id, 0, ""))
+        database.load_scope_sync(ChatScope(1, chat_id, 0, ""))
 
     async def chat(chat_id: int) -> None:
         for _ in range(READS):

@@ -1,14 +1,10 @@
 """botdialogs: Telegram bot dialogs (aiogram + aiogram_dialog) inside a Django site.
 
-Nothing heavy is imported here; the public API is in the modules (README, "Reference"):
+Importing the package does nothing. The public API lives in its packages:
 ``botdialogs.storage`` (DjangoStorage), ``botdialogs.background`` (start, update, ...),
-``botdialogs.engine`` (the bots and Dispatchers), ``botdialogs.http`` (the webhook),
-``botdialogs.testing`` (a test kit for sites).
+``botdialogs.timers``, ``botdialogs.nodes``, ``botdialogs.engine`` (the bots and
+Dispatchers), ``botdialogs.http`` (the webhook) and ``botdialogs.testing`` (a test kit).
 """
-
-from botdialogs import moved
-
-moved.install()  # old import paths keep working, with a DeprecationWarning
 
 
 def __getattr__(name: str) -> str:

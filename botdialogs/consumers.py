@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.urls import NoReverseMatch, reverse
 
-from botdialogs.background.records import aperform_recorded
+from botdialogs.background.performing import aperform_recorded
 from botdialogs.engine.bots import bot_id, bot_name_for_id
 from botdialogs.exceptions import MissingExtra, UnknownBot
 from botdialogs.monitor import GROUP, presence

@@ -33,7 +33,7 @@ UPDATE_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
 def process_update(self: Any, bot_name: str, raw_update: dict[str, Any]) -> None:
     """Handle one queued webhook update exactly once (its update_id commits with its state)."""
     from botdialogs.exceptions import is_transient
-    from botdialogs.http import delivery as webhook
+    from botdialogs.http import webhook
 
     try:
         call_async(webhook.process_update, bot_name, raw_update)
@@ -68,7 +68,7 @@ def perform_background_action(self: Any, action: dict[str, Any]) -> str:
     """Perform one background action (a JSON dict) at most once; retried on passing errors."""
     from aiogram.exceptions import TelegramRetryAfter
 
-    from botdialogs.background.records import perform_recorded
+    from botdialogs.background.performing import perform_recorded
 
     try:
         return perform_recorded(action)

@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from botdialogs import routing  # noqa: E402
 from botdialogs.http.asgi import WebhookRoute  # noqa: E402
+from botdialogs.http.lifespan import Lifespan  # noqa: E402
 from botdialogs.localtg import routing as localtg_routing  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -29,5 +30,7 @@ application = ProtocolTypeRouter(
             )
         ),
         "channel": ChannelNameRouter(routing.channel_routes),
+        # The server's start and stop: the in-process timer firer (embedded defaults).
+        "lifespan": Lifespan(),
     }
 )

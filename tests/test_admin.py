@@ -349,10 +349,10 @@ def bot_holds_chat_lock(bot: int) -> Iterator[None]:
         pytest.skip("advisory chat locks are PostgreSQL's")
     import psycopg
 
-    from botdialogs.storage.connections import conninfo
+    from botdialogs.storage.connections import connection_params
 
     key = repair.storage_key_of((bot, 1, 0, ""))
-    with psycopg.connect(**conninfo(), autocommit=True) as other:
+    with psycopg.connect(**connection_params(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (advisory_key(chat_lock_name(key)),))
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")

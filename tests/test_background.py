@@ -25,7 +25,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from botdialogs import background
-from botdialogs.background import records
+from botdialogs.background import performing
 from botdialogs.engine import bots
 from botdialogs.exceptions import (
     BackgroundNotHandled,
@@ -259,8 +259,8 @@ def test_recorded_action_runs_once(session: RecordingSession) -> None:
     feed("/start")
     session.calls.clear()
     action = background.build_action("update", "default", CHAT, CHAT, data={"n": 3})
-    assert records.perform_recorded(action) == records.PERFORMED
-    assert records.perform_recorded(action) == records.DUPLICATE
+    assert performing.perform_recorded(action) == performing.PERFORMED
+    assert performing.perform_recorded(action) == performing.DUPLICATE
     assert session.texts() == ["main n=3"]
     record = BackgroundAction.objects.get(action_id=action["id"])
     assert record.status == "done" and record.attempts == 1
@@ -273,15 +273,15 @@ def test_state_gone_since_sending_is_rejected_not_retried(
     feed("/start")
     action = background.build_action("start", "default", CHAT, CHAT, state=Probe.main)
     action["state"] = "Renamed:main"  # the worker runs code without this state
-    assert records.perform_recorded(action) == records.REJECTED
-    assert records.perform_recorded(action) == records.DUPLICATE
+    assert performing.perform_recorded(action) == performing.REJECTED
+    assert performing.perform_recorded(action) == performing.DUPLICATE
     assert BackgroundAction.objects.get(action_id=action["id"]).status == "rejected"
     assert "no dialog with state 'Renamed:main'" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
 def test_malformed_action_is_rejected(session: RecordingSession) -> None:
-    assert records.perform_recorded({"action": "update", "bot": "x"}) == records.REJECTED
+    assert performing.perform_recorded({"action": "update", "bot": "x"}) == performing.REJECTED
 
 
 # -- async: the real BgManager ------------------------------------------------------------

@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import OperationalError
 
 from botdialogs import background
-from botdialogs.background import records
+from botdialogs.background import performing
 from botdialogs.engine import bots
 from botdialogs.exceptions import StorageUnavailable
 from botdialogs.models import BackgroundAction
@@ -38,11 +38,11 @@ def test_an_action_left_running_by_a_dead_worker_is_performed_at_once(
 ) -> None:
     feed("/start")
     action = update_action(5)
-    assert records.note_attempt(action)  # the first worker got this far, then died
+    assert performing.note_attempt(action)  # the first worker got this far, then died
     session.calls.clear()
 
-    assert records.perform_recorded(action) == records.PERFORMED
-    assert records.perform_recorded(action) == records.DUPLICATE
+    assert performing.perform_recorded(action) == performing.PERFORMED
+    assert performing.perform_recorded(action) == performing.DUPLICATE
     assert session.texts() == ["main n=5"]
     record = BackgroundAction.objects.get(action_id=action["id"])
     assert (record.status, record.attempts) == ("done", 2)
@@ -58,12 +58,12 @@ def test_a_failed_commit_is_retried_and_counts_once(session: RecordingSession) -
         raise OperationalError("the server went away")
 
     with mock.patch.object(database, "commit", failing_commit), pytest.raises(StorageUnavailable):
-        records.perform_recorded(action)
+        performing.perform_recorded(action)
     record = BackgroundAction.objects.get(action_id=action["id"])
     assert record.status == "retry"
     assert top_data().get("n", 0) == 0  # nothing of the first attempt was stored
 
-    assert records.perform_recorded(action) == records.PERFORMED
+    assert performing.perform_recorded(action) == performing.PERFORMED
     assert top_data()["n"] == 7
     record.refresh_from_db()
     assert (record.status, record.attempts) == ("done", 2)
@@ -76,11 +76,11 @@ def test_two_attempts_at_once_perform_it_once(session: RecordingSession) -> None
 
     async def both() -> list[str]:
         outcomes = await asyncio.gather(
-            records.aperform_recorded(action), records.aperform_recorded(action)
+            performing.aperform_recorded(action), performing.aperform_recorded(action)
         )
         await sync_to_async(lambda: None)()
         return list(outcomes)
 
     outcomes = async_to_sync(both)()
-    assert sorted(outcomes) == [records.DUPLICATE, records.PERFORMED]
+    assert sorted(outcomes) == [performing.DUPLICATE, performing.PERFORMED]
     assert session.texts() == ["main n=9"]

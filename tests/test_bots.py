@@ -93,7 +93,7 @@ def test_sync_callers_get_a_fresh_session_closed_after_the_call() -> None:
         assert bot.session._session is None or bot.session._session.closed
 
 
-def test_run_async_refuses_to_block_a_running_loop() -> None:
+def test_call_async_refuses_to_block_a_running_loop() -> None:
     async def inner() -> None:
         async def noop() -> None:
             return None
@@ -104,7 +104,7 @@ def test_run_async_refuses_to_block_a_running_loop() -> None:
         async_to_sync(inner)()
 
 
-def test_run_async_finishes_tasks_the_call_left_running() -> None:
+def test_call_async_finishes_tasks_the_call_left_running() -> None:
     # aiogram_dialog's background events from a handler are fire-and-forget tasks, started
     # with call_soon + create_task; on call_async's own loop they must still complete.
     finished: list[str] = []

@@ -22,7 +22,7 @@ from django.test import Client, override_settings
 
 from botdialogs.consumers import MonitorConsumer
 from botdialogs.engine import bots
-from botdialogs.http import delivery as webhook
+from botdialogs.http import webhook
 from botdialogs.monitor import presence, publish, publish_action, publish_update, sending
 from botdialogs.testing import AsgiServer, LocalTelegram
 from tests.fakes import message_update

@@ -26,8 +26,11 @@ from aiogram.methods import EditMessageText
 from django.db import connections
 
 from botdialogs.background import bg_manager
+from botdialogs.background.claims import ActionClaim
 from botdialogs.engine import bots
-from botdialogs.storage import ActionClaim, claiming
+from botdialogs.engine.middleware import CLAIM
+from botdialogs.http.claims import UpdateClaim
+from botdialogs.storage import ClaimOutcome
 from tests.fakes import RecordingSession, callback_update, message_update
 from tests.pgproxy import Counts, RoundTripProxy
 
@@ -113,8 +116,11 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
 
             per_press: list[Counts] = []
             for number in range(WARM_UP_PRESSES + PRESSES):
+                update = callback_update(CHAT, data)
+                # As the webhook does: the update's claim rides in the event data.
+                claim = UpdateClaim(bot_name="default", update_id=update["update_id"])
                 before = proxy.totals()
-                await dispatcher.feed_raw_update(bot, callback_update(CHAT, data))
+                await dispatcher.feed_raw_update(bot, update, **{CLAIM: claim})
                 if number >= WARM_UP_PRESSES:
                     per_press.append(proxy.totals() - before)
 
@@ -123,8 +129,7 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
             action = {"bot": "default", "action": "update", "chat_id": CHAT, "user_id": CHAT}
             claim = ActionClaim(action_id="round-trips-action", action=action)
             before = proxy.totals()
-            with claiming(claim):
-                await bg_manager("default", CHAT, CHAT, bot=bot).update({"count": 0})
+            await bg_manager("default", CHAT, CHAT, bot=bot, claim=claim).update({"count": 0})
             per_action = proxy.totals() - before
             await bots.get_event_isolation().close()
             await bots.get_storage().close()
@@ -134,7 +139,7 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
     assert pressed[-1] == f"Count: {WARM_UP_PRESSES + PRESSES}"  # every press went through
     round_trips = [counts.round_trips for counts in per_press]
     assert max(round_trips) <= MAX_ROUND_TRIPS, f"round trips per press: {round_trips}"
-    assert claim.fresh is True and session.texts()[-1] == "Count: 0"
+    assert claim.outcome is ClaimOutcome.TAKEN and session.texts()[-1] == "Count: 0"
     assert per_action.round_trips <= MAX_ROUND_TRIPS, f"round trips per action: {per_action}"
     assert all(counts.statements > 0 for counts in per_press)  # the proxy did see them
     # Warm pools: a press reuses connections, it never opens one.

@@ -23,9 +23,10 @@ from django.utils import timezone
 from botdialogs.engine import bots
 from botdialogs.exceptions import IntentIdCollision, UnstorableData
 from botdialogs.models import DialogContext, DialogStack, TelegramChat
-from botdialogs.storage import DjangoStorage, UnitOfWorkIsolation
+from botdialogs.storage import DjangoStorage
 from botdialogs.storage.isolation import LocalEventIsolation
 from botdialogs.storage.orm import OrmDatabase
+from botdialogs.storage.storage import UnitOfWorkIsolation
 from tests.counter_bot import Failing
 from tests.fakes import RecordingSession, callback_update, message_update
 from tests.servers import redis_url

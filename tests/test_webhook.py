@@ -19,10 +19,17 @@ from django.test import AsyncClient, override_settings
 from django.utils import timezone
 
 from botdialogs.engine import bots
-from botdialogs.exceptions import BadUpdate, UpdateTooLarge
-from botdialogs.http import delivery as webhook
+from botdialogs.exceptions import (
+    BadUpdate,
+    StorageUnavailable,
+    UnknownBot,
+    UpdateTooLarge,
+    WebhookForbidden,
+)
+from botdialogs.http import webhook
 from botdialogs.localtg.models import LocalMessage
 from botdialogs.models import DialogStack, ProcessedUpdate, TelegramChat
+from botdialogs.storage.cleanup import delete_expired_updates
 from botdialogs.testing import AsgiServer, LocalTelegram, wait_until
 from tests.fakes import message_update
 from tests.servers import WEBHOOK_SECRET
@@ -146,14 +153,23 @@ def test_unknown_bot_and_other_methods(inline_server: AsgiServer) -> None:
 def test_size_is_checked_from_the_header_and_from_the_body() -> None:
     small = b'{"update_id": 1}'
     with pytest.raises(UpdateTooLarge):  # the header alone is enough to refuse
-        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, str(10**9), small)
+        webhook.check_headers("default", WEBHOOK_SECRET_OF_SETTINGS, str(10**9))
+    webhook.check_headers("default", WEBHOOK_SECRET_OF_SETTINGS, "16")
     with pytest.raises(UpdateTooLarge):  # a header that lies is caught by the real length
-        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, "16", b" " * 2_000_000)
+        webhook.parse_delivery(b" " * 2_000_000)
     with pytest.raises(BadUpdate):
-        webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, "many", small)
-    assert webhook.accept_update("default", WEBHOOK_SECRET_OF_SETTINGS, None, small) == {
-        "update_id": 1
-    }
+        webhook.check_headers("default", WEBHOOK_SECRET_OF_SETTINGS, "many")
+    webhook.check_headers("default", WEBHOOK_SECRET_OF_SETTINGS, None)
+    assert webhook.parse_delivery(small).raw == {"update_id": 1}
+
+
+def test_both_transports_answer_from_one_status_table() -> None:
+    assert webhook.error_status(UnknownBot("x")) == (404, "Unknown bot")
+    assert webhook.error_status(WebhookForbidden("x")) == (403, "Forbidden")
+    assert webhook.error_status(UpdateTooLarge("x")) == (413, "Request body too large")
+    assert webhook.error_status(BadUpdate("Body is not JSON")) == (400, "Body is not JSON")
+    assert webhook.error_status(StorageUnavailable("down")) == webhook.TRY_AGAIN
+    assert webhook.error_status(ZeroDivisionError()) is None  # a bug of ours: a 500
 
 
 def test_a_duplicate_update_id_is_processed_once(inline_server: AsgiServer) -> None:
@@ -226,14 +242,20 @@ async def test_a_handler_exception_is_logged_with_bot_and_update_id(
     assert f"Update {update['update_id']} of bot 'echo' failed" in caplog.text
 
 
-async def test_take_update_id_is_once_and_expires(thread_connections_closed: None) -> None:
-    assert await webhook.take_update_id("default", 42)
-    assert not await webhook.take_update_id("default", 42)
-    assert await webhook.take_update_id("other", 42)
+async def test_an_update_claim_without_a_unit_of_work_is_once_and_expires(
+    thread_connections_closed: None,
+) -> None:
+    # What process_update does for storages without a unit of work (Redis, memory).
+    async def confirmed(bot_name: str) -> bool:
+        return await webhook.update_claim(bot_name, 42).confirm()
+
+    assert await confirmed("default")
+    assert not await confirmed("default")
+    assert await confirmed("other")
     old = timezone.now() - timedelta(days=2)
     await ProcessedUpdate.objects.filter(update_id=42).aupdate(received_at=old)
-    assert await webhook.take_update_id("default", 42)  # an expired record no longer counts
-    assert not await webhook.take_update_id("default", 42)
+    assert await confirmed("default")  # an expired record no longer counts
+    assert not await confirmed("default")
 
 
 def test_delete_expired_updates() -> None:
@@ -242,7 +264,7 @@ def test_delete_expired_updates() -> None:
         bot_name="default", update_id=2, received_at=timezone.now() - timedelta(hours=2)
     )
     with override_settings(BOTDIALOGS={**_demo_settings(), "UPDATE_ID_TTL": 3600}):
-        assert webhook.delete_expired_updates() == 1
+        assert delete_expired_updates() == 1
     assert list(ProcessedUpdate.objects.values_list("update_id", flat=True)) == [1]
 
 
@@ -307,9 +329,9 @@ def padded_update(size: int) -> bytes:
     return json.dumps(update).encode()
 
 
-async def test_accept_delivery_parses_once_into_update_and_raw() -> None:
+async def test_a_delivery_is_parsed_once_into_update_and_raw() -> None:
     update = message_update(5021, "hi")
-    delivery = webhook.accept_delivery("default", None, None, json.dumps(update).encode())
+    delivery = webhook.parse_delivery(json.dumps(update).encode())
     assert delivery.raw == update
     assert delivery.update_id == update["update_id"] == delivery.update.update_id
     assert delivery.update.message is not None and delivery.update.message.text == "hi"

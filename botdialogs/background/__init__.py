@@ -22,8 +22,9 @@ Site users: :func:`link_site_user` ties a Telegram user to a site account,
 :func:`for_site_user` finds their chats and :func:`update_for_user` updates all of them.
 
 Owns: actions (:mod:`.actions`), their delivery (:mod:`.delivery`), performing them once
-(:mod:`.records`), aiogram_dialog's manager for async code (:mod:`.manager`), the sync calls
-(:mod:`.from_sync`), site users (:mod:`.site_users`) and broadcasts (:mod:`.broadcast`).
+(:mod:`.performing`, with their claim, :mod:`.claims`), aiogram_dialog's manager for async
+code (:mod:`.manager`), the sync calls (:mod:`.from_sync`), site users
+(:mod:`.site_users`) and broadcasts (:mod:`.broadcast`).
 May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.jobs`
 and the core modules; never ``botdialogs.http``, ``.admin`` or the optional apps.
 """

@@ -28,6 +28,7 @@ from aiogram_dialog.setup import collect_dialogs
 
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction, UnknownBot
+from botdialogs.storage.claims import Claim
 from botdialogs.storage.jsonvalues import NotJson, json_copy
 
 logger = logging.getLogger("botdialogs.background")
@@ -45,7 +46,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
 TARGET_FIELDS = ("bot", "user_id", "chat_id", "stack_id", "thread_id", "business_connection_id")
 #: Nodes routers by name, each with the coroutine that moves a user (botdialogs.nodes
 #: registers them; background never imports nodes, which sits above it).
-NodeMover = Callable[[dict[str, Any]], Awaitable[None]]
+NodeMover = Callable[[dict[str, Any], Claim | None], Awaitable[None]]
 _node_movers: dict[str, NodeMover] = {}
 _states_cache: weakref.WeakKeyDictionary[Dispatcher, dict[str, State]] = weakref.WeakKeyDictionary()
 
@@ -237,17 +238,19 @@ def describe(action: dict[str, Any]) -> str:
     )
 
 
-async def perform(action: dict[str, Any]) -> None:
+async def perform(action: dict[str, Any], claim: Claim | None = None) -> None:
     """Do one action through aiogram_dialog's background manager, to completion.
 
-    Raises BadBackgroundAction for an action that can never succeed (unknown state, bad
-    shape); Telegram and database errors propagate for the caller to retry.
+    ``claim`` (the action's or a timer's) travels with the event to the unit of work that
+    performs it, and commits with the state it changes. Raises BadBackgroundAction for an
+    action that can never succeed (unknown state, bad shape); Telegram and database errors
+    propagate for the caller to retry.
     """
     from botdialogs.background.manager import bg_manager
 
     action = validate_action(action)
     if action["action"] == "node":
-        await _move_to_node(action)
+        await _move_to_node(action, claim)
         return
     manager = bg_manager(
         action["bot"],
@@ -257,6 +260,7 @@ async def perform(action: dict[str, Any]) -> None:
         thread_id=action["thread_id"],
         business_connection_id=action["business_connection_id"],
         load=action["load"],
+        claim=claim,
     )
     show_mode = ShowMode(action["show_mode"]) if action["show_mode"] else None
     kind = action["action"]
@@ -276,7 +280,7 @@ async def perform(action: dict[str, Any]) -> None:
         await manager.done(action["result"], show_mode=show_mode)
 
 
-async def _move_to_node(action: dict[str, Any]) -> None:
+async def _move_to_node(action: dict[str, Any], claim: Claim | None) -> None:
     from botdialogs.engine.bots import get_dispatcher
 
     # Loading the bot's router builds its Nodes routers, which register their movers.
@@ -285,4 +289,4 @@ async def _move_to_node(action: dict[str, Any]) -> None:
     if mover is None:
         raise BadBackgroundAction(f"No Nodes router named {action['router']!r} in this process")
     logger.debug("Performing %s", describe(action))
-    await mover(action)
+    await mover(action, claim)

@@ -27,7 +27,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from botdialogs.background.actions import build_action
-from botdialogs.background.records import DUPLICATE, finish, note_attempt, perform_claimed
+from botdialogs.background.performing import DUPLICATE, finish, note_attempt, perform_claimed
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat

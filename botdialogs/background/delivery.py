@@ -25,7 +25,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from botdialogs.background.actions import describe
-from botdialogs.background.records import REJECTED, aperform_recorded
+from botdialogs.background.performing import REJECTED, aperform_recorded
 from botdialogs.conf import get_settings
 from botdialogs.engine.sync import call_async, refuse_in_async
 from botdialogs.engine.update_context import update_in_progress

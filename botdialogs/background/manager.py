@@ -30,14 +30,26 @@ from aiogram_dialog.api.protocols import DialogManager, UnsetId
 from aiogram_dialog.manager.bg_manager import BgManager, BgManagerFactoryImpl
 
 from botdialogs.conf import get_settings
+from botdialogs.engine.middleware import CLAIM
 from botdialogs.engine.update_context import handling_update
 from botdialogs.exceptions import BackgroundNotHandled, BackgroundTimeout
+from botdialogs.storage import Claim
 
 logger = logging.getLogger("botdialogs.background")
 
+#: Events scheduled to run after the update that sent them (held until they finish).
+_after_update: set[asyncio.Task[Any]] = set()
+
 
 class BackgroundManager(BgManager):
-    """aiogram_dialog's BgManager that finishes its work when awaited outside a handler."""
+    """aiogram_dialog's BgManager that finishes its work when awaited outside a handler.
+
+    ``claim`` (set by :func:`bg_manager`; a background action's or a timer's) rides in the
+    data of every event this manager sends, to the FSM middleware, whose unit of work takes
+    it and commits it with the chat's state. Managers made with :meth:`bg` carry none.
+    """
+
+    claim: Claim | None = None
 
     @classmethod
     def _from(cls, manager: BgManager) -> BackgroundManager:
@@ -93,14 +105,21 @@ class BackgroundManager(BgManager):
             event_chat=event.chat,
             event_thread_id=event.thread_id,
             **dispatcher.workflow_data,
+            **({CLAIM: self.claim} if self.claim is not None else {}),
         )
         return asyncio.get_running_loop().create_task(coroutine, context=contextvars.copy_context())
+
+    def _spawn_after_update(self, update: DialogUpdate) -> None:
+        task = self._spawn(update)
+        _after_update.add(task)
+        task.add_done_callback(_after_update.discard)
 
     async def _notify(self, event: DialogUpdateEvent) -> None:
         update = self._update(event)
         if handling_update():
             # Our own update holds the chat lock: the event runs after it (aiogram_dialog's way).
-            await self._updater.notify(bot=self._event_context.bot, update=update)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._spawn_after_update, update, context=contextvars.copy_context())
             return
         result = await self._spawn(update)
         if result is UNHANDLED:
@@ -209,18 +228,20 @@ def bg_manager(
     business_connection_id: str | None = None,
     load: bool = False,
     bot: Bot | None = None,
+    claim: Claim | None = None,
 ) -> BackgroundManager:
     """aiogram_dialog's background manager of one chat of bot ``bot_name``, for async code.
 
     Every BgManager method works: ``start``, ``switch_to``, ``update``, ``done``, ``bg`` and
     ``fg``. ``bot`` defaults to the bot of the running loop
-    (:func:`botdialogs.engine.bots.get_bot`).
+    (:func:`botdialogs.engine.bots.get_bot`). ``claim`` commits with the state the
+    manager's events change (:mod:`botdialogs.background.performing` passes the action's).
     """
     from botdialogs.engine.bots import get_bot, get_dispatcher
 
     dispatcher = get_dispatcher(bot_name)
     factory = BackgroundManagerFactory(dispatcher)
-    return factory.bg(
+    manager = factory.bg(
         bot or get_bot(bot_name),
         user_id,
         chat_id,
@@ -229,3 +250,5 @@ def bg_manager(
         business_connection_id=business_connection_id,
         load=load,
     )
+    manager.claim = claim
+    return manager

@@ -1,10 +1,19 @@
 """The FSM middleware botdialogs puts on each Dispatcher, in place of aiogram's.
 
-:class:`TransactionalFSMMiddleware` replaces aiogram's FSM middleware. Like aiogram's, it
-takes the chat's event-isolation lock before reading state; with DjangoStorage that lock is
-the storage's unit of work (two round trips, one transaction, the update's claim committed
-with its state). It also records who the update came from, and takes the claim of an update
-that has no chat (an inline query) in a unit of work of its own.
+:class:`TransactionalFSMMiddleware` is where one update's storage work begins. Like
+aiogram's FSM middleware it serialises the chat before reading state; with DjangoStorage it
+does so by opening the chat's unit of work (:meth:`botdialogs.storage.DjangoStorage.unit_of_work`:
+chat lock, claim and reads in round trip 1, writes and COMMIT in round trip 2), with the
+claim its caller passed in the event data under :data:`CLAIM`:
+
+- a webhook update: ``dispatcher.feed_update(bot, update, **{CLAIM: claim})``
+  (:mod:`botdialogs.http.webhook`);
+- a background action or a timer firing: aiogram_dialog's background event, sent by
+  :class:`botdialogs.background.manager.BackgroundManager` with the claim in the data of
+  ``propagate_event``.
+
+It also records who the update came from, and takes the claim of an update that has no
+chat (an inline query) in a unit of work of its own.
 """
 
 from __future__ import annotations
@@ -12,21 +21,24 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import TelegramObject
 from aiogram_dialog.api.entities import DialogUpdate
 
 from botdialogs.engine.update_context import handling
-from botdialogs.storage import DjangoStorage
-from botdialogs.storage.claims import take_pending
+from botdialogs.storage import Claim, DjangoStorage, UnitOfWork
 
 logger = logging.getLogger("botdialogs")
+
+#: The key of the event data that carries the work's claim to this middleware.
+CLAIM = "botdialogs_claim"
 
 
 class TransactionalFSMMiddleware(FSMContextMiddleware):
@@ -39,40 +51,48 @@ class TransactionalFSMMiddleware(FSMContextMiddleware):
         data: dict[str, Any],
     ) -> Any:
         bot: Bot = data["bot"]
+        claim: Claim | None = data.pop(CLAIM, None)
+        context = self._fsm_context(bot, event, data)
+        data["fsm_storage"] = self.storage
+        storage = self.storage if isinstance(self.storage, DjangoStorage) else None
+        if context is None:
+            if storage is None or claim is None:
+                return await handler(event, data)
+            async with storage.unit_of_work(None, claim):
+                return await handler(event, data)
+        # With DjangoStorage the unit of work is the chat lock (and aiogram_dialog's stack
+        # lock inside the update passes through it); other storages (Redis, memory) lock
+        # with their event isolation, and the caller records the claim after the work.
+        lock: AbstractAsyncContextManager[UnitOfWork | None] = (
+            storage.unit_of_work(context.key, claim)
+            if storage is not None
+            else self.events_isolation.lock(key=context.key)
+        )
+        async with lock as unit:
+            with handling():
+                if unit is not None and not isinstance(event, DialogUpdate):
+                    _note_seen(unit, bot, event, data)
+                data.update({"state": context, "raw_state": await context.get_state()})
+                return await handler(event, data)
+
+    def _fsm_context(
+        self, bot: Bot, event: TelegramObject, data: dict[str, Any]
+    ) -> FSMContext | None:
         if isinstance(event, DialogUpdate):
             # aiogram's user context middleware does not know aiogram_dialog's background
-            # events: their chat is in the event. Lock it here, so the event's claim (a
-            # background action's id) commits with the chat's state.
+            # events: their chat is in the event.
             dialog_event = event.aiogd_update
-            context = self.resolve_context(
+            return self.resolve_context(
                 bot,
                 chat_id=dialog_event.chat.id,
                 user_id=dialog_event.from_user.id,
                 thread_id=dialog_event.thread_id,
                 business_connection_id=dialog_event.business_connection_id,
             )
-        else:
-            context = self.resolve_event_context(bot, data)
-        data["fsm_storage"] = self.storage
-        storage = self.storage if isinstance(self.storage, DjangoStorage) else None
-        if context is None:
-            claim = take_pending() if storage is not None else None
-            if claim is None:
-                return await handler(event, data)
-            async with storage.unit_of_work(None, claim):  # type: ignore[union-attr]
-                return await handler(event, data)
-        async with self.events_isolation.lock(key=context.key):
-            with handling():
-                # Joins the unit the lock opened (or opens one under another isolation).
-                scope = storage.unit_of_work(context.key) if storage else nullcontext()
-                async with scope as unit:
-                    if unit is not None and not isinstance(event, DialogUpdate):
-                        _note_seen(unit, bot, event, data)
-                    data.update({"state": context, "raw_state": await context.get_state()})
-                    return await handler(event, data)
+        return self.resolve_event_context(bot, data)
 
 
-def _note_seen(unit: Any, bot: Bot, event: TelegramObject, data: dict[str, Any]) -> None:
+def _note_seen(unit: UnitOfWork, bot: Bot, event: TelegramObject, data: dict[str, Any]) -> None:
     event_context: EventContext | None = data.get(EVENT_CONTEXT_KEY)
     if event_context is None or event_context.chat is None or event_context.user is None:
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -12,6 +11,7 @@ from asgiref.sync import SyncToAsync, async_to_sync
 
 from botdialogs.engine.bots import bot_scope
 from botdialogs.exceptions import NotInAsyncContext
+from botdialogs.storage.connections import is_pool_task
 
 logger = logging.getLogger("botdialogs")
 #: Seconds a sync call waits at its end for tasks it spawned (its loop ends with it).
@@ -66,25 +66,22 @@ async def _finish_spawned_tasks() -> None:
     while True:
         # aiogram_dialog starts its tasks from call_soon callbacks: let those run first.
         await asyncio.sleep(0)
-        pending = [task for task in asyncio.all_tasks() if task is not current]
+        # A connection pool's own tasks live until the pool closes, when bot_scope ends.
+        pending = [
+            task for task in asyncio.all_tasks() if task is not current and not is_pool_task(task)
+        ]
         if not pending:
             return
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
-            logger.warning("Cancelling %d background tasks still running", len(pending))
+            logger.warning(
+                "Cancelling %d background tasks still running: %s",
+                len(pending),
+                ", ".join(task.get_name() for task in pending),
+            )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             return
         # A finished task may have started others: look again until none is left.
         await asyncio.wait(pending, timeout=remaining)
-
-
-def run_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Deprecated name of :func:`call_async` (it read like asgiref's opposite); removed in 1.0."""
-    warnings.warn(
-        "botdialogs.sync.run_async is now botdialogs.engine.sync.call_async",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return call_async(function, *args, **kwargs)

@@ -4,13 +4,17 @@ Django's request machinery costs a thread hop, the middleware stack and an ORM c
 per request: most of a webhook delivery's CPU. :class:`WebhookRoute` wraps the site's ASGI
 application and answers ``POST`` requests whose path resolves (through the site's own
 URLconf) to :func:`botdialogs.http.views.webhook` itself, on the event loop, with the same checks
-and the same processing (:mod:`botdialogs.http.delivery`); every other request goes to Django
+and the same processing (:mod:`botdialogs.http.webhook`); every other request goes to Django
 unchanged. So the webhook stays where ``urls.py`` puts it and is configured the same way::
 
     # asgi.py
     django_app = get_asgi_application()
     from botdialogs.http.asgi import WebhookRoute
-    application = WebhookRoute(django_app)   # or inside channels' ProtocolTypeRouter
+    application = WebhookRoute(django_app)   # answers the lifespan scope too
+
+    # or inside channels' ProtocolTypeRouter, with the lifespan app beside it:
+    from botdialogs.http.lifespan import Lifespan
+    application = ProtocolTypeRouter({"http": WebhookRoute(django_app), "lifespan": Lifespan()})
 
 Without it the Django view serves the same URL with the same behaviour, only slower.
 """
@@ -29,14 +33,15 @@ from django.urls import Resolver404, resolve
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import get_bot
 from botdialogs.engine.local_api import remember_request_address
-from botdialogs.exceptions import (
-    BadUpdate,
-    UnknownBot,
-    UpdateTooLarge,
-    WebhookForbidden,
-    is_transient,
+from botdialogs.exceptions import UpdateTooLarge
+from botdialogs.http.lifespan import Lifespan
+from botdialogs.http.webhook import (
+    SECRET_HEADER,
+    check_headers,
+    error_status,
+    handle_delivery,
+    parse_delivery,
 )
-from botdialogs.http import delivery as webhooks
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -46,7 +51,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_SECRET_HEADER = webhooks.SECRET_HEADER.lower().encode()
+_SECRET_HEADER = SECRET_HEADER.lower().encode()
 
 
 class WebhookRoute:
@@ -56,13 +61,12 @@ class WebhookRoute:
         self.app = app
         # Paths that resolved to the webhook view, and the bot each names.
         self._bots: dict[str, str] = {}
-        self._timers_checked = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Route one ASGI connection."""
-        if not self._timers_checked:
-            self._timers_checked = True
-            await _start_timer_firer()
+        """Route one ASGI connection (a lifespan one too, when this is the whole site)."""
+        if scope["type"] == "lifespan":
+            await Lifespan()(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "POST":
             name = self._webhook_bot(scope)
             if name is not None:
@@ -94,47 +98,31 @@ class WebhookRoute:
     async def _deliver(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         try:
-            webhooks.check_headers(
+            check_headers(
                 name, _text(headers.get(_SECRET_HEADER)), _text(headers.get(b"content-length"))
             )
             body = await _read_body(receive, get_settings().webhook_max_body_bytes)
             if body is None:
                 return  # the client went away, or sent far too much: no one to answer
             remember_request_address(scope)
-            delivery = webhooks.parse_delivery(body, bot=get_bot(name))
-            response = await webhooks.handle_delivery(name, delivery)
-        except UnknownBot:
-            await _respond(send, 404, {"ok": False, "description": "Unknown bot"})
-        except WebhookForbidden:
-            await _respond(send, 403, {"ok": False, "description": "Forbidden"})
-        except UpdateTooLarge as error:
-            # Read (and drop) what the client is still sending, so that it sees the answer.
-            if getattr(error, "body_read", False) or await _drain(receive):
-                await _respond(send, 413, {"ok": False, "description": "Request body too large"})
-        except BadUpdate as error:
-            await _respond(send, 400, {"ok": False, "description": str(error)})
+            delivery = parse_delivery(body, bot=get_bot(name))
+            response = await handle_delivery(name, delivery)
         except Exception as error:
-            if is_transient(error):
-                # Nothing was committed or queued: Telegram delivers the update again.
-                await _respond(send, 503, {"ok": False, "description": "Try again later"})
-            else:
+            answer = error_status(error)
+            if isinstance(error, UpdateTooLarge) and not (
+                # Read (and drop) what the client is still sending, so that it sees the answer.
+                getattr(error, "body_read", False) or await _drain(receive)
+            ):
+                return
+            if answer is None:
                 logger.exception("Webhook delivery for bot %r failed", name)
-                await _respond(send, 500, {"ok": False, "description": "Server error"})
-            # A handler's ORM connection may have broken with the database: renew it.
-            await sync_to_async(close_old_connections)()
+                answer = (500, "Server error")
+            await _respond(send, answer[0], {"ok": False, "description": answer[1]})
+            if answer[0] >= 500:
+                # A handler's ORM connection may have broken with the database: renew it.
+                await sync_to_async(close_old_connections)()
         else:
             await _respond(send, 200, response)
-
-
-async def _start_timer_firer() -> None:
-    """With no broker (Celery eager: the embedded defaults) nothing runs beat: dialog timers
-    are fired in this process, on this loop, from the first request on."""
-    from botdialogs.jobs import runs_in_process
-    from botdialogs.timers.firing import start_in_process
-
-    wanted = get_settings().timers_in_process  # "auto", True or False
-    if wanted is True or (wanted == "auto" and await sync_to_async(runs_in_process)()):
-        start_in_process()
 
 
 def _text(value: bytes | None) -> str | None:

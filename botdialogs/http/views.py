@@ -1,4 +1,8 @@
-"""The webhook view: HTTP in, :mod:`botdialogs.http.delivery` does the work, HTTP out."""
+"""The webhook view: HTTP in, :mod:`botdialogs.http.webhook` does the work, HTTP out.
+
+Statuses come from the table the lean ASGI route uses too
+(:func:`~botdialogs.http.webhook.error_status`).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,13 @@ from django.views.decorators.csrf import csrf_exempt
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import get_bot
 from botdialogs.engine.local_api import remember_request_address
-from botdialogs.exceptions import (
-    BadUpdate,
-    UnknownBot,
-    UpdateTooLarge,
-    WebhookForbidden,
-    is_transient,
+from botdialogs.http.webhook import (
+    SECRET_HEADER,
+    check_headers,
+    error_status,
+    handle_delivery,
+    parse_delivery,
 )
-from botdialogs.http import delivery as webhooks
 
 
 def _error(status: int, description: str) -> JsonResponse:
@@ -42,26 +45,17 @@ async def webhook(request: HttpRequest, name: str) -> HttpResponse:
         remember_request_address(scope)
     try:
         # Headers first: an unknown bot or a wrong secret costs no read of the body.
-        webhooks.check_headers(
+        check_headers(
             name,
-            request.headers.get(webhooks.SECRET_HEADER),
+            request.headers.get(SECRET_HEADER),
             request.headers.get("Content-Length"),
         )
         body = read_capped_body(request, get_settings().webhook_max_body_bytes)
-        delivery = webhooks.parse_delivery(body, bot=get_bot(name))
-    except UnknownBot:
-        return _error(404, "Unknown bot")
-    except WebhookForbidden:
-        return _error(403, "Forbidden")
-    except UpdateTooLarge:
-        return _error(413, "Request body too large")
-    except BadUpdate as error:
-        return _error(400, str(error))
-    try:
-        response = await webhooks.handle_delivery(name, delivery)
+        delivery = parse_delivery(body, bot=get_bot(name))
+        response = await handle_delivery(name, delivery)
     except Exception as error:
-        if not is_transient(error):
+        answer = error_status(error)
+        if answer is None:
             raise  # a bug of ours: Django logs it and answers 500; Telegram retries
-        # Nothing was committed or queued: Telegram delivers the update again.
-        return _error(503, "Temporarily unable to process the update")
+        return _error(*answer)
     return JsonResponse(response)

@@ -6,10 +6,10 @@ consumer :class:`botdialogs.consumers.MonitorConsumer`). Publishing is free whil
 watches: :func:`watching` is a process-local check (see :mod:`.presence`), and nothing is
 built or sent when it says no.
 
-Who publishes, each right after its commit: the webhook (:mod:`botdialogs.http.delivery`,
+Who publishes, each right after its commit: the webhook (:mod:`botdialogs.http.webhook`,
 "update received" and handler errors, with :class:`UpdateEvents` keeping an update's events
 in reading order), the unit of work (:mod:`botdialogs.storage.changes`: dialog started,
-switched, closed, data keys), background actions (:mod:`botdialogs.background.records`,
+switched, closed, data keys), background actions (:mod:`botdialogs.background.performing`,
 whichever way they are delivered) and timers (:mod:`botdialogs.timers.firing`).
 
 Owns: :mod:`.events` (building and publishing events), :mod:`.presence` (who watches, across

@@ -29,8 +29,8 @@ from botdialogs.engine.bots import get_bot, get_storage
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.nodes.node import ContextT, EventT, Node, UserIdT
 from botdialogs.nodes.registry import NodeRegistry, UnknownNode
-from botdialogs.storage import DjangoStorage, UnitOfWork
-from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowId
+from botdialogs.storage import Claim, DjangoStorage, UnitOfWork
+from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowKey, RowKind, row_key
 
 logger = logging.getLogger("botdialogs.nodes")
 
@@ -128,16 +128,23 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
             _dialog_manager.reset(token)
 
     async def feed(
-        self, bot_name: str, user_id: UserIdT, chat_id: int, event: EventT, **key: Any
+        self,
+        bot_name: str,
+        user_id: UserIdT,
+        chat_id: int,
+        event: EventT,
+        *,
+        claim: Claim | None = None,
+        **key: Any,
     ) -> None:
         """Run one step for ``event`` outside a Telegram update (a timer firing, part 8).
 
-        Opens the chat's unit of work itself (joins it when called inside one), so the step
-        is serialised with the user's updates and commits with the claim handed down.
+        Opens the chat's unit of work itself (joins it when called inside one, then without a
+        claim), so the step is serialised with the user's updates and commits with ``claim``.
         """
         bot = get_bot(bot_name)
         storage_key = _key(bot, user_id, chat_id, **key)
-        async with _storage().unit_of_work(storage_key) as unit:
+        async with _storage().unit_of_work(storage_key, claim) as unit:
             await self.step(unit, storage_key, bot, user_id, event)
 
     # -- moving users ---------------------------------------------------------------------------
@@ -158,8 +165,8 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         await node.on_enter(key.user_id, self._context(bot))
         self._save(unit, row_id, current, node)
 
-    async def _perform_move(self, action: dict[str, Any]) -> None:
-        """A "node" background action (inline, Celery or Channels): move, once, after commit."""
+    async def _perform_move(self, action: dict[str, Any], claim: Claim | None) -> None:
+        """A "node" background action (inline, Celery or Channels): move, once, with its claim."""
         bot = get_bot(action["bot"])
         node = self.registry.get(action["node"]).restore(action["data"])
         key = _key(
@@ -169,7 +176,7 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
             thread_id=action["thread_id"],
             business_connection_id=action["business_connection_id"],
         )
-        async with _storage().unit_of_work(key) as unit:
+        async with _storage().unit_of_work(key, claim) as unit:
             await self.move(unit, key, bot, node)
 
     # -- one step -------------------------------------------------------------------------------
@@ -219,7 +226,7 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
     async def _recover(
         self,
         unit: UnitOfWork,
-        row_id: RowId,
+        row_id: RowKey,
         row: Row,
         bot: Bot,
         key: StorageKey,
@@ -245,20 +252,12 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
         await start.on_enter(user_id, self._context(bot))
         self._save(unit, row_id, row, start)
 
-    def _save(self, unit: UnitOfWork, row_id: RowId, current: Row, node: AnyNode) -> None:
+    def _save(self, unit: UnitOfWork, row_id: RowKey, current: Row, node: AnyNode) -> None:
         data = {NODE_DATA: node.dump(), NODE_VERSION: type(node).schema_version}
         unit.put(row_id, Row(state=self.registry.key_of(node), data=data, pk=current.pk))
 
-    def _row_id(self, key: StorageKey) -> RowId:
-        return (
-            "node",
-            key.bot_id,
-            key.chat_id,
-            key.user_id,
-            key.thread_id or 0,
-            key.business_connection_id or "",
-            self.name,
-        )
+    def _row_id(self, key: StorageKey) -> RowKey:
+        return row_key(RowKind.NODE, key, name=self.name)
 
     def _context(self, bot: Bot) -> Any:
         return self.context_factory(bot) if self.context_factory is not None else self.context

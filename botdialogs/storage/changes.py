@@ -12,18 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from botdialogs.monitor import publish
-from botdialogs.storage.rows import Row, RowId
+from botdialogs.storage.rows import Row, RowKey, RowKind
 
 
-def publish_changes(original: Mapping[RowId, Row], rows: Mapping[RowId, Row]) -> None:
+def publish_changes(original: Mapping[RowKey, Row], rows: Mapping[RowKey, Row]) -> None:
     """Publish one monitor event per dialog change between ``original`` and ``rows``."""
     for row, after in rows.items():
         before = original.get(row) or Row()
-        if after == before or row[0] not in ("context", "fsm"):
+        if after == before or row.kind not in (RowKind.CONTEXT, RowKind.FSM):
             continue
-        who: dict[str, Any] = {"bot": row[1], "chat_id": row[2], "user_id": row[3]}
-        if row[0] == "context":
-            _context_changed(row[6], before.data, after.data, who)
+        who: dict[str, Any] = {"bot": row.bot_id, "chat_id": row.chat_id, "user_id": row.user_id}
+        if row.kind is RowKind.CONTEXT:
+            _context_changed(row.name, before.data, after.data, who)
         else:
             _fsm_changed(before, after, who)
 

@@ -1,18 +1,22 @@
-"""PostgreSQL connections of botdialogs' own, for async code: one small pool per event loop.
+"""PostgreSQL connections of botdialogs' own, for async code: a psycopg-pool per event loop.
 
 Django's connection is per thread and its async ORM queues every coroutine behind one thread;
 the update path (the storage's unit of work) talks to PostgreSQL with psycopg's async API
-instead, with the connection settings of a Django database alias.
+instead, through :class:`psycopg_pool.AsyncConnectionPool`. A pool's connections and its
+worker tasks belong to the loop that opened it, so there is one pool per event loop
+(:class:`LoopPools`), closed with the loop's other resources.
 
-Connections bind values on the client and never prepare statements, so they work through
-PgBouncer in transaction pooling mode. A pooled connection that the server dropped (restart,
-failover) is found on its next use, before anything was done with it, and replaced.
+The connection arguments are Django's own (``get_connection_params()``: ``service``,
+``passfile``, ``target_session_attrs``, ``keepalives*``, SSL and every other OPTIONS key
+reach psycopg), with a client-side binding cursor and no prepared statements, so they work
+through PgBouncer in transaction pooling mode. A pooled connection that the server dropped
+(restart, failover) is found on its next use, before anything was done with it, and
+replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import weakref
 from typing import Any
@@ -20,48 +24,41 @@ from typing import Any
 import psycopg
 from django.db import connections
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger("botdialogs.storage")
 
+Connection = psycopg.AsyncConnection[dict[str, Any]]
 
-def conninfo(using: str = "default") -> dict[str, Any]:
-    """psycopg connection arguments for the Django database ``using`` (test name included)."""
-    settings_dict = connections[using].settings_dict
-    params: dict[str, Any] = {"dbname": settings_dict["NAME"]}
-    for ours, theirs in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host")):
-        if settings_dict.get(ours):
-            params[theirs] = settings_dict[ours]
-    if settings_dict.get("PORT"):
-        params["port"] = int(settings_dict["PORT"])
-    options = dict(settings_dict.get("OPTIONS") or {})
-    for name in (
-        "sslmode",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "application_name",
-        "connect_timeout",
-        "options",
-    ):
-        if name in options:
-            params[name] = options[name]
+#: Django connection arguments that serve Django's own cursors: its cursor class, and its
+#: adapters (they load jsonb as text, for JSONField to decode; our rows want the values).
+DJANGO_ONLY = ("cursor_factory", "context", "pool", "server_side_binding", "assume_role")
+#: The start of our pools' names, and so of their scheduler and worker tasks' names.
+POOL_NAME = "botdialogs-pool"
+
+
+def is_pool_task(task: asyncio.Task[object]) -> bool:
+    """Whether ``task`` is one of our pools' own (it lives until the pool closes)."""
+    return task.get_name().startswith(POOL_NAME)
+
+
+def connection_params(using: str = "default") -> dict[str, Any]:
+    """psycopg connection arguments for the Django database ``using`` (test name included).
+
+    Django's ``get_connection_params()`` less what serves Django's cursors: every OPTIONS
+    key the site set reaches psycopg as Django's connections get it. (Django's
+    ``assume_role`` is a ``SET ROLE`` its cursor runs; it is not applied here.)
+    """
+    params = dict(connections[using].get_connection_params())
+    for name in DJANGO_ONLY:
+        params.pop(name, None)
+    # No server-side prepared statements: PgBouncer's transaction pooling breaks them.
+    params["prepare_threshold"] = None
     return params
 
 
-def lock_key(name: str) -> int:
-    """A signed 64-bit advisory lock id for a lock name."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"botdialogs").digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def scope_lock_key(scope: tuple[int, int, int, str]) -> int:
-    """The advisory lock id of a chat: (bot id, chat id, thread id, business connection id)."""
-    bot_id, chat_id, thread_id, business_connection_id = scope
-    return lock_key(f"{bot_id}:{chat_id}:{thread_id or 0}:{business_connection_id or ''}")
-
-
-class LoopPool:
-    """psycopg AsyncConnections per event loop (a connection is bound to its loop).
+class LoopPools:
+    """One :class:`~psycopg_pool.AsyncConnectionPool` per event loop, opened on first use.
 
     At most ``max_size`` connections per loop are out at once; more callers wait for one to
     come back, so many busy chats cannot exhaust the server's connection slots.
@@ -70,110 +67,92 @@ class LoopPool:
     def __init__(self, using: str = "default", max_size: int = 10) -> None:
         self.using = using
         self.max_size = max_size
-        self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncConnectionPool[Connection]
+        ] = weakref.WeakKeyDictionary()
+        self._closing: set[asyncio.Task[None]] = set()
 
-    def _loop_state(self) -> tuple[list[Any], asyncio.Semaphore]:
+    async def pool(self) -> AsyncConnectionPool[Connection]:
+        """The running loop's pool."""
         loop = asyncio.get_running_loop()
-        slots = self._slots.get(loop)
-        if slots is None:
-            slots = self._slots[loop] = asyncio.Semaphore(self.max_size)
-        return self._idle.setdefault(loop, []), slots
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                kwargs={
+                    **connection_params(self.using),
+                    "autocommit": True,
+                    # Values bound on the client: one simple-query message per round trip.
+                    "cursor_factory": psycopg.AsyncClientCursor,
+                    "row_factory": dict_row,
+                },
+                min_size=0,  # short-lived loops (a Celery task's) open what they use only
+                max_size=self.max_size,
+                num_workers=1,
+                open=False,
+                name=f"{POOL_NAME}-{self.using}",
+            )
+            self._pools[loop] = pool
+            await pool.open()
+        return pool
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            **conninfo(self.using),
-            autocommit=True,
-            # No server-side prepared statements: PgBouncer's transaction pooling breaks them.
-            prepare_threshold=None,
-            cursor_factory=psycopg.AsyncClientCursor,
-        )
-
-    async def get(self) -> tuple[psycopg.AsyncConnection[Any], bool]:
-        """A connection of this loop and whether it is new; waits while ``max_size`` are out."""
-        idle, slots = self._loop_state()
-        await slots.acquire()
-        try:
-            while idle:
-                connection = idle.pop()
-                if not connection.closed and not connection.broken:
-                    return connection, False
-            return await self._connect(), True
-        except BaseException:
-            slots.release()
-            raise
-
-    async def run(
-        self, query: str, params: Any = None
-    ) -> tuple[psycopg.AsyncConnection[Any], psycopg.AsyncClientCursor[Any]]:
+    async def run(self, query: str, params: Any = None) -> tuple[Connection, Any]:
         """Execute ``query`` (one query string, one round trip) on a connection of the pool.
 
         Returns the connection, which the caller gives back with :meth:`put` or :meth:`drop`,
         and the cursor holding the results. A pooled connection the server dropped fails here;
-        it and the other idle ones are discarded and the query goes out once more on a new
-        connection. Safe because callers send either a transaction that has not committed
-        yet (round trip 1) or idempotent upserts.
+        the pool checks its idle ones and the query goes out once more. Safe because callers
+        send either a transaction that has not committed yet (round trip 1) or idempotent
+        upserts.
         """
-        connection, new = await self.get()
-        while True:
-            cursor = psycopg.AsyncClientCursor(connection, row_factory=dict_row)
+        pool = await self.pool()
+        for attempt in (1, 2):
+            connection = await pool.getconn()
+            cursor = connection.cursor()
             try:
                 await cursor.execute(query, params)
             except psycopg.OperationalError:
                 await self.drop(connection)
-                if new:
+                if attempt == 2:
                     raise
                 logger.warning("A pooled PostgreSQL connection was broken: reconnecting")
-                self._discard_loop()
-                connection, new = await self.get()
+                await pool.check()  # the others of this loop are likely stale too
                 continue
             except BaseException:
                 await self.drop(connection)
                 raise
             return connection, cursor
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def put(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Give back a connection; one that is broken or inside a transaction is closed."""
-        idle, slots = self._loop_state()
-        try:
-            reusable = (
-                not connection.closed
-                and not connection.broken
-                and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            )
-            if reusable:
-                idle.append(connection)
-            else:
-                await connection.close()
-        finally:
-            slots.release()
-
-    async def drop(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Close a connection taken with :meth:`get` instead of giving it back."""
-        _idle, slots = self._loop_state()
-        try:
+    async def put(self, connection: Connection) -> None:
+        """Give back a connection; one that is broken or inside a transaction is not reused."""
+        pool = await self.pool()
+        if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await connection.close()
-        finally:
-            slots.release()
+        await pool.putconn(connection)
 
-    def _discard_loop(self) -> None:
-        # After one stale connection the others of this loop are likely stale too.
-        for connection in self._idle.pop(asyncio.get_running_loop(), []):
-            connection.pgconn.finish()
+    async def drop(self, connection: Connection) -> None:
+        """Close a connection taken from the pool instead of giving it back."""
+        await connection.close()
+        await (await self.pool()).putconn(connection)
 
     def discard(self) -> None:
-        """Close every idle connection of every loop, from sync code (loops may be gone)."""
-        for idle in list(self._idle.values()):
-            for connection in idle:
-                connection.pgconn.finish()
-        self._idle.clear()
-        self._slots.clear()
+        """Forget every loop's pool, from sync code (settings changed; loops may be gone).
+
+        A pool whose loop still runs is closed there; the others go with their loops.
+        """
+        pools = list(self._pools.items())
+        self._pools = weakref.WeakKeyDictionary()
+        for loop, pool in pools:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._close_on_loop, pool)
+
+    def _close_on_loop(self, pool: AsyncConnectionPool[Connection]) -> None:
+        task = asyncio.get_running_loop().create_task(pool.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
-        """Close the idle connections of the running loop (call before the loop ends)."""
-        for connection in self._idle.pop(asyncio.get_running_loop(), []):
-            await connection.close()
+        """Close the running loop's pool (call before the loop ends)."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()

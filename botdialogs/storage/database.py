@@ -1,9 +1,9 @@
-"""The role a storage engine plays for DjangoStorage, and the write plan both engines follow.
+"""The role a storage backend plays for DjangoStorage, and the write plan both follow.
 
-Two engines implement :class:`StorageDatabase`: :class:`.orm.OrmDatabase` (Django's ORM,
+Two backends implement :class:`StorageDatabase`: :class:`.orm.OrmDatabase` (Django's ORM,
 any database) and :class:`.postgres.PostgresDatabase` (psycopg's async API on PostgreSQL,
 without the ORM's one-thread queue). :class:`WritePlan` turns one update's changed rows into
-table operations, so the engines differ only in how they run them.
+table operations, kind by kind, so the backends differ only in how they run them.
 """
 
 from __future__ import annotations
@@ -11,22 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from botdialogs.storage.claims import Claim
 from botdialogs.storage.rows import (
+    ROW_TABLES,
     ChatIdent,
     ChatScope,
     Row,
-    RowId,
-    context_stack_ref,
-    context_values,
-    fsm_values,
-    node_values,
-    stack_values,
+    RowKey,
+    RowKind,
+    StackRef,
+    Writing,
+    stack_ref_of,
 )
 
-LoadedScope = tuple[dict[RowId, Row], dict[ChatIdent, dict[str, Any]]]
+LoadedScope = tuple[dict[RowKey, Row], dict[ChatIdent, dict[str, Any]]]
 
 
 @dataclass
@@ -35,14 +35,14 @@ class Transaction:
 
     scope: ChatScope | None
     claim: Claim | None
-    rows: dict[RowId, Row] = field(default_factory=dict)
+    rows: dict[RowKey, Row] = field(default_factory=dict)
     chats: dict[ChatIdent, dict[str, Any]] = field(default_factory=dict)
-    #: The engine's own handle (a psycopg connection; None for the ORM).
+    #: The backend's own handle (a psycopg connection; None for the ORM).
     handle: Any = None
 
 
 class StorageDatabase(Protocol):
-    """What DjangoStorage needs from a database engine."""
+    """What DjangoStorage needs from a storage backend."""
 
     async def begin(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
         """Round trip 1: lock the chat, take the claim, load the chat's live rows.
@@ -59,7 +59,7 @@ class StorageDatabase(Protocol):
         """Drop the transaction and unlock; never raises."""
         ...
 
-    async def load_row(self, row_id: RowId) -> Row:
+    async def load_row(self, key: RowKey) -> Row:
         """One row outside a unit of work (empty when absent or expired)."""
         ...
 
@@ -68,7 +68,7 @@ class StorageDatabase(Protocol):
         ...
 
     async def close(self) -> None:
-        """Close what this engine opened on the running event loop."""
+        """Close what this backend opened on the running event loop."""
         ...
 
 
@@ -77,9 +77,9 @@ class ExtraWrite:
     """A write of another table that must commit with a unit of work's state, or not at all.
 
     Added with :meth:`botdialogs.storage.UnitOfWork.add_write` (a timer scheduled in a
-    handler, for one). Each engine runs its own half, after the state's writes and before
-    COMMIT: the PostgreSQL engine appends ``statements`` (SQL, params) to round trip 2's
-    query string, so the round trip count stays two; the ORM engine calls ``orm`` inside
+    handler, for one). Each backend runs its own half, after the state's writes and before
+    COMMIT: the PostgreSQL backend appends ``statements`` (SQL, params) to round trip 2's
+    query string, so the round trip count stays two; the ORM backend calls ``orm`` inside
     its atomic block, in Django's thread.
     """
 
@@ -89,19 +89,18 @@ class ExtraWrite:
 
 @dataclass
 class WritePlan:
-    """One update's changes as table operations (see :meth:`build`)."""
+    """One update's changes as table operations, kind by kind (see :meth:`build`).
+
+    Backends run, for each kind of :data:`~botdialogs.storage.rows.ROW_TABLES` in order, its
+    deletes then its upserts; then :meth:`links`, the chats and the extra writes.
+    """
 
     now: datetime
-    fsm_upserts: list[dict[str, Any]] = field(default_factory=list)
-    fsm_deletes: list[RowId] = field(default_factory=list)
-    stack_upserts: list[dict[str, Any]] = field(default_factory=list)
-    stack_deletes: list[RowId] = field(default_factory=list)
-    contexts: list[tuple[RowId, Row]] = field(default_factory=list)
-    context_deletes: list[RowId] = field(default_factory=list)
+    upserts: dict[RowKind, list[dict[str, Any]]] = field(default_factory=dict)
+    deletes: dict[RowKind, list[RowKey]] = field(default_factory=dict)
     chats: list[dict[str, Any]] = field(default_factory=list)
-    node_upserts: list[dict[str, Any]] = field(default_factory=list)
-    node_deletes: list[RowId] = field(default_factory=list)
-    known_stacks: dict[tuple, int] = field(default_factory=dict)
+    #: Stack row ids the unit of work read, for the contexts it writes.
+    known_stacks: dict[StackRef, int] = field(default_factory=dict)
     link_contexts: bool = False
     #: Writes of other tables added to the unit of work (:class:`ExtraWrite`), run last.
     extra: list[ExtraWrite] = field(default_factory=list)
@@ -109,92 +108,52 @@ class WritePlan:
     @classmethod
     def build(
         cls,
-        changes: dict[RowId, Row],
+        changes: dict[RowKey, Row],
         *,
         now: datetime,
         state_ttl: timedelta | None,
         data_ttl: timedelta | None,
         chats: list[dict[str, Any]] | None = None,
-        known_stacks: dict[tuple, int] | None = None,
+        known_stacks: dict[StackRef, int] | None = None,
         link_contexts: bool = False,
     ) -> WritePlan:
-        """Sort changed rows into upserts and deletes, table by table."""
+        """Sort changed rows into upserts and deletes, kind by kind."""
         plan = cls(
             now=now,
             chats=chats or [],
             known_stacks=dict(known_stacks or {}),
             link_contexts=link_contexts,
         )
-        for row_id, row in changes.items():
-            kind = row_id[0]
-            if kind == "fsm":
-                values = fsm_values(row_id, row, now, state_ttl, data_ttl)
-                if values:
-                    plan.fsm_upserts.append(values)
-                else:
-                    plan.fsm_deletes.append(row_id)
-            elif kind == "node":
-                values = node_values(row_id, row, now)
-                if values:
-                    plan.node_upserts.append(values)
-                else:
-                    plan.node_deletes.append(row_id)
-            elif kind == "stack":
-                values = stack_values(row_id, row, now, data_ttl)
-                if values:
-                    plan.stack_upserts.append(values)
-                else:
-                    plan.stack_deletes.append(row_id)
-            elif row.data:
-                plan.contexts.append((row_id, row))
+        writing = Writing(now=now, state_ttl=state_ttl, data_ttl=data_ttl)
+        for key, row in changes.items():
+            values = ROW_TABLES[key.kind].write(key, row, writing)
+            if values is None:
+                plan.deletes.setdefault(key.kind, []).append(key)
             else:
-                plan.context_deletes.append(row_id)
+                plan.upserts.setdefault(key.kind, []).append(values)
         return plan
 
-    def missing_stacks(self, written: dict[tuple, int]) -> set[tuple]:
+    def missing_stacks(self, written: dict[StackRef, int]) -> set[StackRef]:
         """Stacks of the contexts to write whose row id is not known yet."""
         known = {**self.known_stacks, **written}
-        return {
-            ref
-            for ref in (context_stack_ref(row_id, row) for row_id, row in self.contexts)
-            if ref not in known
-        }
+        refs = (stack_ref_of(values) for values in self.upserts.get(RowKind.CONTEXT, []))
+        return {ref for ref in refs if ref not in known}
 
-    def context_upserts(self, stack_pks: dict[tuple, int]) -> list[dict[str, Any]]:
+    def context_upserts(self, stack_pks: dict[StackRef, int]) -> list[dict[str, Any]]:
         """Context rows with their stack's row id filled in (None if it has no stack row)."""
         known = {**self.known_stacks, **stack_pks}
-        # Never None: contexts holds rows with data (deletes are in context_deletes).
-        return cast(
-            list[dict[str, Any]],
-            [
-                context_values(row_id, row, self.now, known.get(context_stack_ref(row_id, row)))
-                for row_id, row in self.contexts
-            ],
-        )
+        return [
+            {**values, "stack_id": known.get(stack_ref_of(values))}
+            for values in self.upserts.get(RowKind.CONTEXT, [])
+        ]
 
-    def context_values(self, row_id: RowId, row: Row) -> dict[str, Any]:
-        """A context row's columns, its stack row id left for the engine to find."""
-        values = context_values(row_id, row, self.now, None)
-        assert values is not None  # deletes are in context_deletes
-        return values
-
-    def links(self, written: dict[tuple, int]) -> list[tuple[dict[str, Any], int, list[str]]]:
+    def links(self, written: dict[StackRef, int]) -> list[tuple[dict[str, Any], int, list[str]]]:
         """(stack key, stack row id, intents) for attaching contexts written on their own."""
         if not self.link_contexts:
             return []
         result = []
-        for values in self.stack_upserts:
-            ref = tuple(values[name] for name in (*STACK_REF_FIELDS,))
+        for values in self.upserts.get(RowKind.STACK, []):
+            ref = stack_ref_of(values)
             if values["intents"] and ref in written:
                 result.append((values, written[ref], values["intents"]))
         return result
-
-
-STACK_REF_FIELDS = (
-    "bot_id",
-    "chat_id",
-    "user_id",
-    "thread_id",
-    "business_connection_id",
-    "stack_id",
-)

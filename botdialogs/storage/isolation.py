@@ -14,6 +14,7 @@ both name the same chat here, and a task that already holds a chat's lock passes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,18 +22,22 @@ from typing import Any
 
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
+from botdialogs.storage.rows import chat_scope
+
 
 def chat_lock_name(key: StorageKey) -> str:
     """The lock of the chat ``key`` belongs to (user and destiny do not matter)."""
-    return f"{key.bot_id}:{key.chat_id}:{key.thread_id or 0}:{key.business_connection_id or ''}"
+    return chat_scope(key).lock_name
 
 
 def advisory_key(name: str) -> int:
-    """The PostgreSQL advisory lock id of a chat lock name (the update path uses the same)."""
-    # Imported here: connections needs psycopg (the [postgres] extra), SQLite sites do not.
-    from botdialogs.storage.connections import lock_key
+    """The PostgreSQL advisory lock id (signed 64 bits) of a lock name.
 
-    return lock_key(name)
+    The update path locks ``advisory_key(scope.lock_name)`` in its first round trip; repairs
+    in the admin take the same id.
+    """
+    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"botdialogs").digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class LocalEventIsolation(BaseEventIsolation):

@@ -1,14 +1,15 @@
-"""The PostgreSQL engine of DjangoStorage: two round trips per update on one connection.
+"""The PostgreSQL backend of DjangoStorage: two round trips per update on one connection.
 
 Round trip 1 is one query string: ``BEGIN``, the chat's transaction-scoped advisory lock,
-the claim (update id, action id) and the five SELECTs of the chat's rows. Round trip 2 is
+the claim (update id, action id, timer id) and a SELECT per row kind of the chat's rows
+(:data:`~botdialogs.storage.rows.ROW_TABLES`) and of its chat rows. Round trip 2 is
 another: the writes, then ``COMMIT``, which also releases the lock. Each is one simple-query
 message, so it is one round trip whatever the driver or a pooler in between does; values
 are bound by psycopg on the client (no prepared statements), so PgBouncer in transaction
 pooling mode works, and locks never outlive a transaction.
 
-psycopg's async API on connections of our own
-(:class:`botdialogs.storage.connections.LoopPool`), not the ORM: no hop through Django's
+psycopg's async API on connections of our own (a psycopg-pool per event loop,
+:class:`botdialogs.storage.connections.LoopPools`), not the ORM: no hop through Django's
 single sync thread, no connection per request. Rows written here are committed outside
 Django's test transaction (tests use ``transactional_db``).
 """
@@ -23,46 +24,45 @@ import psycopg
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from botdialogs.models import DialogContext, DialogStack, FsmRecord, NodeState, TelegramChat
-from botdialogs.storage.claims import AlreadyProcessed, Claim
-from botdialogs.storage.connections import LoopPool, scope_lock_key
+from botdialogs.models import TelegramChat
+from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
+from botdialogs.storage.connections import LoopPools
 from botdialogs.storage.database import Transaction, WritePlan
+from botdialogs.storage.isolation import advisory_key
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
+    CHAT_KEY_FIELDS,
     KEY_FIELDS,
-    NAME_FIELD,
+    ROW_TABLES,
+    SCOPE_FIELDS,
     ChatScope,
     Row,
-    RowId,
-    context_stack_ref,
-    key_values,
+    RowKey,
+    RowKind,
+    RowTable,
     scope_rows,
     single_row,
+    stack_ref_of,
 )
 
-TABLES = {
-    "fsm": FsmRecord._meta.db_table,
-    "stack": DialogStack._meta.db_table,
-    "context": DialogContext._meta.db_table,
-    "chat": TelegramChat._meta.db_table,
-    "node": NodeState._meta.db_table,
-}
+CHAT_TABLE = TelegramChat._meta.db_table
+CONTEXT_TABLE = ROW_TABLES[RowKind.CONTEXT].table
+STACK_TABLE = ROW_TABLES[RowKind.STACK].table
 JSON_COLUMNS = frozenset(
     {"data", "intents", "extra", "start_data", "dialog_data", "widget_data", "access_settings"}
 )
-SCOPE_WHERE = "bot_id = %s AND chat_id = %s AND thread_id = %s AND business_connection_id = %s"
+SCOPE_WHERE = " AND ".join(f"{name} = %s" for name in SCOPE_FIELDS)
 KEY_WHERE = " AND ".join(f"{name} = %s" for name in KEY_FIELDS)
-# The reads of round trip 1, built once.
+# The reads of round trip 1, built once: each kind's rows of the chat, then its chat rows.
 SELECT_SCOPE = tuple(
-    f"SELECT * FROM {TABLES[kind]} WHERE {SCOPE_WHERE}"
-    for kind in ("fsm", "stack", "context", "node")
+    f"SELECT * FROM {table.table} WHERE {SCOPE_WHERE}" for table in ROW_TABLES.values()
 )
 SELECT_CHATS = (
-    f"SELECT bot_id, chat_id, user_id, is_blocked, last_seen, {', '.join(CHAT_FIELDS)} "
-    f"FROM {TABLES['chat']} WHERE bot_id = %s AND chat_id = %s"
+    f"SELECT {', '.join(CHAT_KEY_FIELDS)}, is_blocked, last_seen, {', '.join(CHAT_FIELDS)} "
+    f"FROM {CHAT_TABLE} WHERE bot_id = %s AND chat_id = %s"
 )
 # A context's stack row id, found by the server in the same transaction as the stack's write.
-STACK_PK = f"(SELECT id FROM {TABLES['stack']} WHERE {KEY_WHERE} AND stack_id = %s)"
+STACK_PK = f"(SELECT id FROM {STACK_TABLE} WHERE {KEY_WHERE} AND stack_id = %s)"
 
 
 def _adapt(column: str, value: Any) -> Any:
@@ -73,11 +73,12 @@ def _adapt(column: str, value: Any) -> Any:
 
 
 @cache
-def _upsert_sql(kind: str, columns: tuple[str, ...], keep: tuple[str, ...] = ()) -> str:
+def _upsert_sql(
+    table: str, unique: tuple[str, ...], columns: tuple[str, ...], keep: tuple[str, ...] = ()
+) -> str:
     """``INSERT ... ON CONFLICT DO UPDATE`` of one row (a context's stack id as a subquery)."""
-    unique = ("bot_id", "chat_id", "user_id") if kind == "chat" else (*KEY_FIELDS, NAME_FIELD[kind])
     values = ", ".join(
-        STACK_PK if kind == "context" and column == "stack_id" else "%s" for column in columns
+        STACK_PK if table == CONTEXT_TABLE and column == "stack_id" else "%s" for column in columns
     )
     update = ", ".join(
         f"{column} = EXCLUDED.{column}"
@@ -85,18 +86,18 @@ def _upsert_sql(kind: str, columns: tuple[str, ...], keep: tuple[str, ...] = ())
         if column not in unique and column not in keep
     )
     return (
-        f"INSERT INTO {TABLES[kind]} ({', '.join(columns)}) VALUES ({values}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {update}"
     )
 
 
 @cache
-def _delete_sql(kind: str) -> str:
-    return f"DELETE FROM {TABLES[kind]} WHERE {KEY_WHERE} AND {NAME_FIELD[kind]} = %s"
+def _delete_sql(table: RowTable) -> str:
+    return f"DELETE FROM {table.table} WHERE {KEY_WHERE} AND {table.name_field} = %s"
 
 
 LINK_SQL = (
-    f"UPDATE {TABLES['context']} SET stack_id = {STACK_PK} "
+    f"UPDATE {CONTEXT_TABLE} SET stack_id = {STACK_PK} "
     f"WHERE {KEY_WHERE} AND intent_id = ANY(%s) AND stack_id IS NULL"
 )
 
@@ -105,41 +106,30 @@ def plan_statements(plan: WritePlan) -> tuple[list[str], list[Any]]:
     """The plan as statements (run in order, in one transaction) and their parameters."""
     statements: list[str] = []
     params: list[Any] = []
-
-    def delete(kind: str, rows: list[RowId]) -> None:
-        for row in rows:
-            statements.append(_delete_sql(kind))
-            params.extend(row[1:])
-
-    def upsert(kind: str, rows: list[dict[str, Any]], keep: tuple[str, ...] = ()) -> None:
-        for values in rows:
-            statements.append(_upsert_sql(kind, tuple(values), keep))
-            params.extend(_adapt(column, value) for column, value in values.items())
-
-    delete("fsm", plan.fsm_deletes)
-    upsert("fsm", plan.fsm_upserts)
-    delete("stack", plan.stack_deletes)
-    upsert("stack", plan.stack_upserts)
-    delete("context", plan.context_deletes)
-    for row_id, row in plan.contexts:
-        values = plan.context_values(row_id, row)
-        statements.append(_upsert_sql("context", tuple(values)))
-        for column, value in values.items():
-            if column == "stack_id":
-                params.extend(context_stack_ref(row_id, row))
-            else:
-                params.append(_adapt(column, value))
+    for kind, table in ROW_TABLES.items():
+        for key in plan.deletes.get(kind, []):
+            statements.append(_delete_sql(table))
+            params.extend(key[1:])
+        for values in plan.upserts.get(kind, []):
+            statements.append(_upsert_sql(table.table, table.unique, tuple(values)))
+            for column, value in values.items():
+                if kind is RowKind.CONTEXT and column == "stack_id":
+                    params.extend(stack_ref_of(values))  # the STACK_PK subquery's
+                else:
+                    params.append(_adapt(column, value))
     if plan.link_contexts:
-        for stack in plan.stack_upserts:
+        for stack in plan.upserts.get(RowKind.STACK, []):
             if stack["intents"]:
                 statements.append(LINK_SQL)
-                key = [stack[name] for name in KEY_FIELDS]
-                params.extend([*key, stack["stack_id"], *key, stack["intents"]])
-    delete("node", plan.node_deletes)
-    upsert("node", plan.node_upserts)
+                stack_key = [stack[name] for name in KEY_FIELDS]
+                params.extend([*stack_key, stack["stack_id"], *stack_key, stack["intents"]])
     if plan.chats:
-        chats = [{**chat, "first_seen": plan.now, "last_seen": plan.now} for chat in plan.chats]
-        upsert("chat", chats, keep=("first_seen",))
+        for chat in plan.chats:
+            values = {**chat, "first_seen": plan.now, "last_seen": plan.now}
+            statements.append(
+                _upsert_sql(CHAT_TABLE, CHAT_KEY_FIELDS, tuple(values), keep=("first_seen",))
+            )
+            params.extend(_adapt(column, value) for column, value in values.items())
     for extra in plan.extra:
         for statement, extra_params in extra.statements:
             statements.append(statement)
@@ -160,7 +150,7 @@ class PostgresDatabase:
         self.data_ttl = data_ttl
         # Each chat being handled holds one connection for its update: this many chats of one
         # process (event loop) are handled at once; more wait for a free connection.
-        self.pool = LoopPool(using=using, max_size=max_connections)
+        self.pool = LoopPools(using=using, max_size=max_connections)
         self.begin_sql = "BEGIN"
         if not synchronous_commit:
             self.begin_sql += "; SET LOCAL synchronous_commit = off"
@@ -180,14 +170,14 @@ class PostgresDatabase:
         params: list[Any] = []
         if scope is not None:
             statements.append("SELECT pg_advisory_xact_lock(%s)")
-            params.append(scope_lock_key(scope))
+            params.append(advisory_key(scope.lock_name))
         if claim is not None:
             claim_sql, claim_params = claim.sql(timezone.now())
             statements.append(claim_sql)
             params.extend(claim_params)
         if scope is not None:
             statements.extend((*SELECT_SCOPE, SELECT_CHATS))
-            params.extend((*scope, *scope, *scope, *scope, *scope[:2]))
+            params.extend((*(value for _ in SELECT_SCOPE for value in scope), *scope[:2]))
         connection, cursor = await self.pool.run("; ".join(statements), params)
         try:
             results = await _results(cursor)
@@ -198,14 +188,15 @@ class PostgresDatabase:
         if scope is not None:
             results.pop(0)  # the lock
         if claim is not None:
-            claim.fresh = bool(results.pop(0))
-            if not claim.fresh:
+            new = bool(results.pop(0))
+            claim.outcome = ClaimOutcome.TAKEN if new else ClaimOutcome.DUPLICATE
+            if not new:
                 await self.rollback(transaction)
                 raise AlreadyProcessed(f"{claim.describe()} was processed before")
         if scope is not None:
-            fsm, stacks, contexts, nodes, chats = results
+            *tables, chats = results
             transaction.rows, transaction.chats = scope_rows(
-                fsm, stacks, contexts, chats, timezone.now(), self.data_ttl, nodes
+                dict(zip(ROW_TABLES, tables, strict=True)), chats, timezone.now(), self.data_ttl
             )
         return transaction
 
@@ -232,26 +223,26 @@ class PostgresDatabase:
         await self.pool.put(connection)
 
     # -- outside a unit of work --------------------------------------------------------------
-    async def load_row(self, row_id: RowId) -> Row:
+    async def load_row(self, key: RowKey) -> Row:
         """One key, in one round trip."""
-        kind = row_id[0]
-        where = key_values(row_id)
-        condition = " AND ".join(f"{name} = %s" for name in where)
-        if kind == "context":
+        table = ROW_TABLES[key.kind]
+        where = key.columns()
+        if key.kind is RowKind.CONTEXT:
             query = (
-                f"SELECT c.*, s.expires_at AS stack_expires_at FROM {TABLES['context']} c "
-                f"LEFT JOIN {TABLES['stack']} s ON s.id = c.stack_id WHERE "
+                f"SELECT c.*, s.expires_at AS stack_expires_at FROM {table.table} c "
+                f"LEFT JOIN {STACK_TABLE} s ON s.id = c.stack_id WHERE "
                 + " AND ".join(f"c.{name} = %s" for name in where)
             )
         else:
-            query = f"SELECT * FROM {TABLES[kind]} WHERE {condition}"
+            condition = " AND ".join(f"{name} = %s" for name in where)
+            query = f"SELECT * FROM {table.table} WHERE {condition}"
         connection, cursor = await self.pool.run(query, list(where.values()))
         try:
             values = await cursor.fetchone()
         finally:
             await self.pool.put(connection)
         stack_expires_at = values.get("stack_expires_at") if values is not None else None
-        return single_row(row_id[0], values, timezone.now(), self.data_ttl, stack_expires_at)
+        return single_row(key.kind, values, timezone.now(), self.data_ttl, stack_expires_at)
 
     async def write(self, plan: WritePlan) -> None:
         """The plan in one implicit transaction (one query string is atomic)."""

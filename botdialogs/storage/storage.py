@@ -5,12 +5,12 @@ under ``aiogd:context:<intent id>``; those go to :class:`~botdialogs.models.Dial
 :class:`~botdialogs.models.DialogContext` as real columns. Every other destiny, and every
 state, goes to :class:`~botdialogs.models.FsmRecord`.
 
-Inside an update, the storage's event isolation (:meth:`DjangoStorage.create_isolation`)
-is also its unit of work (:mod:`.unit_of_work`): taking a chat's lock opens it, and
-releasing the lock commits it. aiogram's own FSM middleware takes that lock around every
-handler, so ``Dispatcher(storage=storage, events_isolation=storage.create_isolation())``
-gets two round trips and one transaction per update with nothing else installed. Outside an
-update each call is its own small transaction.
+Inside an update every read and write goes to the chat's unit of work
+(:mod:`.unit_of_work`), opened in one place, :meth:`DjangoStorage.unit_of_work`: by
+botdialogs' FSM middleware with the work's claim, or, on a plain aiogram Dispatcher, by the
+storage's event isolation (:meth:`DjangoStorage.create_isolation`), whose lock aiogram's
+own FSM middleware takes around every handler. Either way an update costs two round trips
+and one transaction. Outside an update each call is its own small transaction.
 """
 
 from __future__ import annotations
@@ -29,16 +29,17 @@ from django.db import connections
 from django.utils import timezone
 
 from botdialogs.exceptions import UnstorableData
-from botdialogs.storage.claims import Claim, take_pending
+from botdialogs.storage.claims import Claim
 from botdialogs.storage.database import StorageDatabase, WritePlan
 from botdialogs.storage.rows import (
     CONTEXT_PREFIX,
     TOP_STATE,
     Row,
-    RowId,
+    RowKey,
+    RowKind,
     chat_scope,
     data_kind,
-    row_id,
+    row_key,
     to_json,
 )
 from botdialogs.storage.unit_of_work import UnitOfWork
@@ -118,23 +119,27 @@ class DjangoStorage(BaseStorage):
     async def unit_of_work(
         self, key: StorageKey | None, claim: Claim | None = None
     ) -> AsyncIterator[UnitOfWork]:
-        """Lock the chat of ``key``, take the claim and load the chat; commit at the end.
+        """Lock the chat of ``key``, take ``claim`` and load the chat; commit at the end.
 
-        ``key`` None: no chat (an inline query), only the claim. Without ``claim``, the one
-        handed down by :func:`botdialogs.storage.claims.claiming` is taken. A nested block
-        of the same task joins the outer one. See :mod:`.unit_of_work` for what an exception
-        in the block does.
+        The one place a unit of work is opened. On botdialogs' Dispatchers the FSM
+        middleware (:mod:`botdialogs.engine.middleware`) opens it once per update, with the
+        claim the update, action or timer brought in the event data; the storage's event
+        isolation (aiogram_dialog's stack lock inside the update) then finds it held by
+        the running task and passes through. ``key`` None: no chat (an inline query), only
+        the claim. A nested block of the same task (a node step inside a handler) joins the
+        open unit; it cannot bring a claim of its own. See :mod:`.unit_of_work` for what an
+        exception in the block does.
         """
         outer = self.current_unit()
         if outer is not None:
+            if claim is not None:
+                raise ValueError(f"{claim.describe()}: a claim opens a unit of work, never joins")
             yield outer
             return
-        if claim is None:
-            claim = take_pending()
         if key is None and claim is None:
             raise ValueError("A unit of work needs a chat, a claim, or both")
         scope = chat_scope(key) if key is not None else None
-        async with self.local_locks.hold(str(scope)) if scope else nullcontext():
+        async with self.local_locks.hold(scope.lock_name) if scope else nullcontext():
             unit = UnitOfWork(self, scope, claim)
             await unit.open()
             token = _current_unit.set(unit)
@@ -163,13 +168,13 @@ class DjangoStorage(BaseStorage):
             return unit
         return None
 
-    async def _get(self, row: RowId) -> Row:
+    async def _get(self, row: RowKey) -> Row:
         unit = self.current_unit()
         if unit is not None:
             return await unit.get(row)
         return await self.database.load_row(row)
 
-    async def _put(self, row: RowId, value: Row) -> None:
+    async def _put(self, row: RowKey, value: Row) -> None:
         unit = self.current_unit()
         if unit is not None:
             await unit.get(row)  # records the original, for change detection
@@ -187,14 +192,14 @@ class DjangoStorage(BaseStorage):
     # -- BaseStorage --------------------------------------------------------------------------
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         """Store the state as its string (``State.state``); ``None`` clears it."""
-        row = row_id("fsm", key)
+        row = row_key(RowKind.FSM, key)
         current = await self._get(row)
         value = state.state if isinstance(state, State) else state
         await self._put(row, Row(state=value, data=current.data, pk=current.pk))
 
     async def get_state(self, key: StorageKey) -> str | None:
         """The stored state string, or None."""
-        return (await self._get(row_id("fsm", key))).state
+        return (await self._get(row_key(RowKind.FSM, key))).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         """Replace the data; ``{}`` clears it. Non-JSON values raise UnstorableData now."""
@@ -202,9 +207,9 @@ class DjangoStorage(BaseStorage):
             raise UnstorableData(f"Data must be a mapping, not {type(data).__name__}")
         value = to_json(data, key)
         kind = data_kind(key)
-        if kind == "stack" and "intents" in value:
+        if kind is RowKind.STACK and "intents" in value:
             value[TOP_STATE] = await self._top_state(key, value["intents"])
-        row = row_id(kind, key)
+        row = row_key(kind, key)
         current = await self._get(row)
         await self._put(row, Row(state=current.state, data=value, pk=current.pk))
 
@@ -219,12 +224,12 @@ class DjangoStorage(BaseStorage):
             business_connection_id=key.business_connection_id,
             destiny=f"{CONTEXT_PREFIX}{intents[-1]}",
         )
-        context = await self._get(row_id("context", context_key))
+        context = await self._get(row_key(RowKind.CONTEXT, context_key))
         return str(context.data.get("state") or "")
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """A copy of the stored data (``{}`` when there is none)."""
-        data = copy.deepcopy((await self._get(row_id(data_kind(key), key))).data)
+        data = copy.deepcopy((await self._get(row_key(data_kind(key), key))).data)
         data.pop(TOP_STATE, None)
         return data
 
@@ -234,11 +239,13 @@ class DjangoStorage(BaseStorage):
 
 
 class UnitOfWorkIsolation(BaseEventIsolation):
-    """Event isolation whose lock is a :class:`DjangoStorage` unit of work.
+    """Event isolation whose chat lock is a :class:`DjangoStorage` unit of work.
 
-    aiogram's FSM middleware and aiogram_dialog lock a chat around each update: here that
-    lock opens the unit of work (chat lock, claim and reads in one round trip) and its end
-    commits it. Re-entrant: a task that holds a chat's unit passes through.
+    Inside an update of botdialogs' Dispatchers the middleware has opened the unit already:
+    aiogram_dialog's stack lock passes through. Under aiogram's own FSM middleware (a plain
+    ``Dispatcher(storage=..., events_isolation=storage.create_isolation())``) this lock is
+    what opens the unit (without a claim: aiogram passes none), so that drop-in use gets
+    two round trips and one transaction per update too.
     """
 
     def __init__(self, storage: DjangoStorage) -> None:

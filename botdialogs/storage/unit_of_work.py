@@ -33,9 +33,11 @@ from botdialogs.storage.rows import (
     ChatIdent,
     ChatScope,
     Row,
-    RowId,
+    RowKey,
+    RowKind,
     chat_changed,
-    in_scope,
+    chat_ident,
+    stack_ref,
 )
 
 
@@ -59,8 +61,8 @@ class UnitOfWork:
         self.scope = scope
         self.claim = claim
         self.task = asyncio.current_task()
-        self.rows: dict[RowId, Row] = {}
-        self.original: dict[RowId, Row] = {}
+        self.rows: dict[RowKey, Row] = {}
+        self.original: dict[RowKey, Row] = {}
         self.seen: dict[ChatIdent, dict[str, Any]] = {}
         self.known_chats: dict[ChatIdent, dict[str, Any]] = {}
         self.transaction: Transaction | None = None
@@ -111,18 +113,18 @@ class UnitOfWork:
             publish_changes(self.original, self.rows)
 
     # -- what handlers see ------------------------------------------------------------------
-    async def get(self, row: RowId) -> Row:
+    async def get(self, row: RowKey) -> Row:
         """The row as this work sees it."""
         found = self.rows.get(row)
         if found is None:
             # In the chat and not loaded means not stored; another chat's row is read as is.
-            in_chat = self.scope is not None and in_scope(row, self.scope)
+            in_chat = row.scope == self.scope
             found = Row() if in_chat else await self.storage.database.load_row(row)
             self.rows[row] = found
             self.original[row] = copy.deepcopy(found)
         return found
 
-    def put(self, row: RowId, value: Row) -> None:
+    def put(self, row: RowKey, value: Row) -> None:
         """Replace a row (read with :meth:`get` first, so the original is known)."""
         self.rows[row] = value
 
@@ -141,7 +143,7 @@ class UnitOfWork:
 
     def note_seen(self, values: dict[str, Any]) -> None:
         """Remember the chat/user of this update; written with it if it changed."""
-        self.seen[(values["bot_id"], values["chat_id"], values["user_id"])] = values
+        self.seen[chat_ident(values)] = values
 
     def plan(self) -> WritePlan | None:
         """What this work changed, as a write plan (None when nothing changed)."""
@@ -151,7 +153,7 @@ class UnitOfWork:
             row: value
             for row, value in self.rows.items()
             # With a TTL a stack is rewritten on every update: that renews its expiry.
-            if value != self.original.get(row) or (ttl and row[0] == "stack" and value.data)
+            if value != self.original.get(row) or (ttl and row.kind is RowKind.STACK and value.data)
         }
         now = timezone.now()
         refresh_before = now - storage.seen_refresh
@@ -169,9 +171,9 @@ class UnitOfWork:
             data_ttl=ttl,
             chats=chats,
             known_stacks={
-                row[1:]: value.pk
+                stack_ref(row): value.pk
                 for row, value in self.original.items()
-                if row[0] == "stack" and value.pk is not None
+                if row.kind is RowKind.STACK and value.pk is not None
             },
         )
         plan.extra = list(self.writes)

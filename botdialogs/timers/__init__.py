@@ -9,7 +9,8 @@ surrounding transaction commits)::
                            data={"reminded": True}, key="reminder")
     await timers.acancel(bot="default", chat_id=chat_id, key="reminder")
 
-Owns: scheduling and cancelling (:mod:`.api`), claiming and firing (:mod:`.firing`).
+Owns: scheduling and cancelling (:mod:`.api`), claiming and firing (:mod:`.firing`),
+the claim that commits a firing with the state (:mod:`.claims`).
 May import: :mod:`botdialogs.background`, :mod:`botdialogs.engine`,
 :mod:`botdialogs.storage`, :mod:`botdialogs.jobs` and the core modules; only the entry
 points (tasks, admin, http) import it.

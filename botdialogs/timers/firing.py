@@ -4,8 +4,9 @@ Claiming (:func:`claim_due`) leases a batch of due, pending timers to this firer
 ``lease`` seconds (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so racing firers take
 different rows). A lease is not what makes a timer fire once: each timer is performed
 through the background path (:func:`botdialogs.background.perform`) with a
-:class:`~botdialogs.storage.TimerClaim`, which turns the row "fired" in the transaction that
-commits the dialog state, under the chat lock, only while it is still pending. So a timer
+:class:`~botdialogs.timers.claims.TimerClaim`, passed down to the unit of work, which turns
+the row "fired" in the transaction that commits the dialog state, under the chat lock, only
+while it is still pending. So a timer
 whose firer died is claimed again when its lease runs out and fired by another, and a timer
 cancelled meanwhile never fires.
 
@@ -14,7 +15,8 @@ error; an action that can never succeed (:class:`BadBackgroundAction`) fails at 
 
 Who calls it: the Celery task ``botdialogs.fire_due_timers`` (beat, about every second), or,
 with the embedded defaults (Celery eager, no broker), :func:`run_in_process` on the web
-server's event loop. On SQLite run one firer at a time (it has no ``SKIP LOCKED``).
+server's event loop, from ASGI lifespan startup to shutdown
+(:mod:`botdialogs.http.lifespan`). On SQLite run one firer at a time (it has no ``SKIP LOCKED``).
 
 Between ticks: a run that has drained what is due looks up the earliest pending timer; if it
 falls due within the run's budget (before the next tick), the run sleeps until that moment
@@ -41,7 +43,7 @@ from django.utils import timezone
 from botdialogs.background.actions import describe, perform
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.monitor import publish_action
-from botdialogs.storage import TimerClaim, claiming
+from botdialogs.timers.claims import TimerClaim
 
 logger = logging.getLogger("botdialogs.timers")
 
@@ -105,14 +107,11 @@ async def fire(timer: dict[str, Any]) -> str:
     """Perform one claimed timer's action with its claim; FIRED, DUPLICATE, RETRY or FAILED."""
     claim = TimerClaim(timer_id=timer["id"])
     try:
-        with claiming(claim):
-            await perform(timer["action"])
+        await perform(timer["action"], claim)
     except Exception as error:  # noqa: BLE001 - recorded, then retried or failed
         return await sync_to_async(record_failure)(timer, error)
-    if claim.fresh is False:
-        return DUPLICATE
-    # A storage without a unit of work (Redis, memory): marked fired after it ran.
-    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
+    # Without a unit of work (Redis, memory) the timer is marked fired now, after it ran.
+    if not await claim.confirm():
         return DUPLICATE
     publish_action(timer["action"], kind="timer", timer_id=timer["id"])
     return FIRED
@@ -274,4 +273,14 @@ def start_in_process(interval: float = 1.0) -> bool:
     for old in [old for old in _in_process if old.is_closed()]:
         del _in_process[old]
     _in_process[loop] = loop.create_task(run_in_process(interval), name="botdialogs-timers")
+    return True
+
+
+async def stop_in_process() -> bool:
+    """Cancel the running loop's :func:`run_in_process` and wait for it; True if it ran."""
+    task = _in_process.pop(asyncio.get_running_loop(), None)
+    if task is None or task.done():
+        return False
+    task.cancel()
+    await asyncio.wait({task})
     return True

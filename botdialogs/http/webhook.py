@@ -1,18 +1,20 @@
-"""Webhook handling: accept one Telegram delivery and process it exactly once.
+"""One webhook delivery, top to bottom: check it, then process it exactly once.
 
-The view (:func:`botdialogs.http.views.webhook`) only translates HTTP; everything here is plain
-async code that tests call directly:
+The path production takes (both transports, :mod:`.asgi` and :mod:`.views`, are thin):
 
-- :func:`accept_delivery` (or :func:`accept_update`, the raw dict only) checks the secret,
-  the size and the shape of a delivery and raises
-  :class:`~botdialogs.exceptions.WebhookForbidden`, :class:`~botdialogs.exceptions.UpdateTooLarge`,
-  :class:`~botdialogs.exceptions.BadUpdate` or :class:`~botdialogs.exceptions.UnknownBot`
-  before anything is stored;
-- :func:`process_update` feeds the bot's Dispatcher exactly once, in effect: the update's
-  ``update_id`` commits with the state its handlers changed (see its docstring), and it
-  returns what may go back in the webhook response (aiogram's "reply in webhook response");
-- :func:`handle_delivery` picks inline or queued mode (the Celery worker then calls
-  :func:`process_update`).
+1. :func:`check_headers`: the bot exists (404), the secret matches (403), the declared size
+   fits (413), before the body is read;
+2. :func:`parse_delivery`: the body is one JSON object every column can hold and a Telegram
+   ``Update`` (400); nothing is stored before this passes;
+3. :func:`handle_delivery`: queued mode hands the raw update to the Celery task (which calls
+   :func:`process_update` in a worker); inline mode calls :func:`process_update` here;
+4. :func:`process_update`: builds the update's claim (:class:`.claims.UpdateClaim`) and
+   passes it to the bot's Dispatcher in ``feed_update``'s data; the FSM middleware
+   (:mod:`botdialogs.engine.middleware`) opens the chat's unit of work with it, so the
+   ``update_id`` commits with the state the handlers changed. It returns what may go back
+   in the webhook response (aiogram's "reply in webhook response").
+
+Errors map to HTTP statuses in one table, :data:`ERROR_STATUSES` (:func:`error_status`).
 """
 
 from __future__ import annotations
@@ -29,21 +31,48 @@ from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 from pydantic import ValidationError
 
 from botdialogs.conf import get_settings, missing_required_secret
 from botdialogs.engine.bots import get_bot, get_dispatcher
-from botdialogs.exceptions import BadUpdate, UpdateTooLarge, WebhookForbidden, is_transient
+from botdialogs.engine.middleware import CLAIM
+from botdialogs.exceptions import (
+    BadUpdate,
+    UnknownBot,
+    UpdateTooLarge,
+    WebhookForbidden,
+    is_transient,
+)
+from botdialogs.http.claims import UpdateClaim
 from botdialogs.monitor import UpdateEvents
-from botdialogs.storage import DjangoStorage, UpdateClaim, claiming
-
-# Moved to the storage layer with the other cleanups; kept here for old callers.
-from botdialogs.storage.cleanup import delete_expired_updates as delete_expired_updates
+from botdialogs.storage import DjangoStorage
 
 logger = logging.getLogger("botdialogs.webhook")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+#: What a refused delivery answers, for both transports (:mod:`.asgi`, :mod:`.views`); a
+#: description of None says the error's own text. Nothing was stored for any of them.
+ERROR_STATUSES: tuple[tuple[type[Exception], int, str | None], ...] = (
+    (UnknownBot, 404, "Unknown bot"),
+    (WebhookForbidden, 403, "Forbidden"),
+    (UpdateTooLarge, 413, "Request body too large"),
+    (BadUpdate, 400, None),
+)
+#: A passing failure (database, broker, Telegram): nothing was committed or queued, and
+#: Telegram delivers the update again.
+TRY_AGAIN = (503, "Try again later")
+
+
+def error_status(error: Exception) -> tuple[int, str] | None:
+    """``(status, description)`` for a delivery's error; None for a bug of ours (a 500)."""
+    for kind, status, description in ERROR_STATUSES:
+        if isinstance(error, kind):
+            return status, description or str(error)
+    if is_transient(error):
+        return TRY_AGAIN
+    return None
 
 
 #: Telegram's integers fit a signed 64-bit column (its ids have at most 52 significant bits).
@@ -166,53 +195,18 @@ def _unstorable_value(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_update(body: bytes) -> dict[str, Any]:
-    """The raw update dict of a webhook body; raises UpdateTooLarge or BadUpdate."""
-    return parse_delivery(body).raw
-
-
-def accept_delivery(
-    bot_name: str,
-    secret: str | None,
-    content_length: str | None,
-    body: bytes,
-    bot: Bot | None = None,
-) -> Delivery:
-    """Every check of a delivery, in the order a client learns of them; nothing is stored.
-
-    Raises UnknownBot (404), WebhookForbidden (403), UpdateTooLarge (413) or BadUpdate (400).
-    """
-    check_headers(bot_name, secret, content_length)
-    return parse_delivery(body, bot)
-
-
-def accept_update(
-    bot_name: str, secret: str | None, content_length: str | None, body: bytes
-) -> dict[str, Any]:
-    """:func:`accept_delivery`, for callers that want the raw update dict only."""
-    return accept_delivery(bot_name, secret, content_length, body).raw
-
-
 def update_claim(bot_name: str, update_id: int) -> UpdateClaim:
     """The claim that commits ``update_id`` with the state its update changes."""
     ttl = timedelta(seconds=get_settings().update_id_ttl)
     return UpdateClaim(bot_name=bot_name, update_id=update_id, ttl=ttl)
 
 
-async def take_update_id(bot_name: str, update_id: int) -> bool:
-    """Record ``update_id`` as processed in a transaction of its own; False if it was.
-
-    Only for storages without a unit of work (Redis, memory), after the update was handled:
-    with DjangoStorage the id commits with the update's state instead.
-    """
-    return await sync_to_async(update_claim(bot_name, update_id).record)(timezone.now())
-
-
 async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict[str, Any] | None:
     """Handle one update exactly once, in effect; returns the webhook response body, if any.
 
-    The update's claim (:class:`~botdialogs.storage.UpdateClaim`) commits with the state
-    its handlers changed, in the storage's unit of work. Outcomes:
+    The update's claim (:class:`~botdialogs.http.claims.UpdateClaim`) goes to the
+    Dispatcher in the event data (``CLAIM``); the FSM middleware's unit of work commits it
+    with the state its handlers changed. Outcomes:
 
     - handled: the state and the update id are committed; returns the method a handler
       returned, when it can travel in the webhook response (``{"method": ...}``);
@@ -222,6 +216,9 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     - a passing failure (database, Redis, Telegram's network): nothing is committed and the
       error propagates, so the webhook answers 5xx or the task is retried, and the
       redelivery is handled afresh. Messages sent before it may be sent again then.
+
+    A storage without a unit of work (Redis, memory) has the id checked before and recorded
+    after the handlers ran: at least once, not exactly once.
     """
     bot = get_bot(bot_name)
     dispatcher = get_dispatcher(bot_name)
@@ -234,8 +231,8 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
         return None
     events = UpdateEvents()  # the live monitor's, held until the update is known handled
     try:
-        with claiming(claim), events:
-            result = await dispatcher.feed_update(bot, update)
+        with events:
+            result = await dispatcher.feed_update(bot, update, **{CLAIM: claim})
     except Exception as error:
         if is_transient(error):
             logger.warning("%s not processed, to be retried: %r", claim.describe(), error)
@@ -243,11 +240,8 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
         logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
         events.error = error
         result = None
-    if claim.fresh is False:
-        _redelivered(claim)
-        return None
-    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
-        _redelivered(claim)  # without a unit of work, a concurrent delivery won
+    if not await claim.confirm():
+        _redelivered(claim)  # committed before, or (without a unit of work) a concurrent one
         return None
     events.publish(bot_name, update)
     if isinstance(result, TelegramMethod):

@@ -2,10 +2,11 @@
 
 Each action has a :class:`~botdialogs.models.BackgroundAction` row. Its attempts are noted in
 small transactions of their own, for the admin; what decides that the action is done is its
-claim (:class:`~botdialogs.storage.ActionClaim`): the row turns "done" in the same
-transaction as the dialog state the action changed, under the chat lock. So a retried or
-redelivered action that already committed is skipped, and one whose worker died before the
-commit is performed again, however long the first attempt ran.
+claim (:class:`~botdialogs.background.claims.ActionClaim`), passed with the action's event to
+the unit of work that performs it (:func:`~botdialogs.background.actions.perform`): the row
+turns "done" in the same transaction as the dialog state the action changed, under the chat
+lock. So a retried or redelivered action that already committed is skipped, and one whose
+worker died before the commit is performed again, however long the first attempt ran.
 
 An action that failed for good (:class:`BadBackgroundAction`: unknown state, bad shape, or a
 handler's bug) is recorded and never retried; one that failed for a passing reason (network,
@@ -22,9 +23,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from botdialogs.background.actions import describe, validate_action
+from botdialogs.background.claims import ActionClaim
 from botdialogs.exceptions import BadBackgroundAction, is_transient
 from botdialogs.monitor import publish_action
-from botdialogs.storage import ActionClaim, claiming
+from botdialogs.storage import ClaimOutcome
 
 logger = logging.getLogger("botdialogs.background")
 
@@ -88,11 +90,8 @@ async def perform_claimed(action: dict[str, Any], claim: ActionClaim | None = No
     from botdialogs.background.actions import perform
 
     claim = claim or ActionClaim(action_id=action["id"], action=action)
-    with claiming(claim):
-        await perform(action)
-    if claim.fresh is False:
-        return DUPLICATE
-    if claim.fresh is None and not await sync_to_async(claim.record)(timezone.now()):
+    await perform(action, claim)
+    if not await claim.confirm():
         return DUPLICATE
     publish_action(action)
     return PERFORMED
@@ -133,7 +132,7 @@ def _failed(action: dict[str, Any], error: Exception, claim: ActionClaim) -> str
     """Record a failed attempt; raise it again when another attempt may succeed."""
     from botdialogs.models import BackgroundAction
 
-    taken_with_a_bug = claim.fresh is True and not is_transient(error)
+    taken_with_a_bug = claim.outcome is ClaimOutcome.TAKEN and not is_transient(error)
     if not taken_with_a_bug and not note_attempt(action):
         return DUPLICATE  # done or rejected by another attempt meanwhile
     if is_transient(error):
