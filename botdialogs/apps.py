@@ -11,7 +11,7 @@ class BotDialogsConfig(AppConfig):
 
     def ready(self) -> None:
         from botdialogs import checks as botdialogs_checks
-        from botdialogs import tasks  # noqa: F401 - registers the Celery tasks jobs.send names
+        from botdialogs import tasks  # noqa: F401 - registers the Celery tasks task_queue.enqueue names
         from botdialogs.engine import intent_ids
 
         # Before any dialog starts: aiogram_dialog's own ids repeat within a second.

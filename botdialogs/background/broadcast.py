@@ -160,13 +160,13 @@ def create(
 def send(broadcast: Broadcast) -> None:
     """Run the broadcast after the current transaction commits: a Celery task when there is
     a broker, in this process otherwise."""
-    from botdialogs import jobs
+    from botdialogs import task_queue
 
     def go() -> None:
-        if jobs.runs_in_process():
+        if task_queue.runs_in_process():
             run(broadcast.pk)
         else:
-            jobs.send(jobs.RUN_BROADCAST, broadcast.pk)
+            task_queue.enqueue(task_queue.RUN_BROADCAST, broadcast.pk)
 
     transaction.on_commit(go)
 

@@ -6,7 +6,7 @@ webhook with Telegram (:mod:`.registration`). One update's path, top to bottom:
 :mod:`.asgi` → :mod:`.delivery` → :mod:`botdialogs.engine.middleware` →
 :mod:`botdialogs.storage.unit_of_work` → :mod:`botdialogs.storage.postgres`.
 
-May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.jobs`
+May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.task_queue`
 and the core modules. Never ``botdialogs.background``, ``.admin`` or the optional apps.
 """
 

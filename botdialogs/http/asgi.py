@@ -129,7 +129,7 @@ class WebhookRoute:
 async def _start_timer_firer() -> None:
     """With no broker (Celery eager: the embedded defaults) nothing runs beat: dialog timers
     are fired in this process, on this loop, from the first request on."""
-    from botdialogs.jobs import runs_in_process
+    from botdialogs.task_queue import runs_in_process
     from botdialogs.timers.firing import start_in_process
 
     wanted = get_settings().timers_in_process  # "auto", True or False
