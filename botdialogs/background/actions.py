@@ -43,7 +43,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "node": ("router", "node", "data"),
 }
 TARGET_FIELDS = ("bot", "user_id", "chat_id", "stack_id", "thread_id", "business_connection_id")
-#: Nodes routers by name, each with the coroutine that moves a user (botdialogs.nodes
+#: NodeRouters by name, each with the coroutine that moves a user (botdialogs.nodes
 #: registers them; background never imports nodes, which sits above it).
 NodeMover = Callable[[dict[str, Any]], Awaitable[None]]
 _node_movers: dict[str, NodeMover] = {}
@@ -222,7 +222,7 @@ def validate_action(raw: Any) -> dict[str, Any]:
 
 
 def register_node_router(name: str, mover: NodeMover) -> None:
-    """Let "node" actions for the Nodes router ``name`` be performed by ``mover``."""
+    """Let "node" actions for the NodeRouter ``name`` be performed by ``mover``."""
     _node_movers[name] = mover
 
 
@@ -279,10 +279,10 @@ async def perform(action: dict[str, Any]) -> None:
 async def _move_to_node(action: dict[str, Any]) -> None:
     from botdialogs.engine.bots import get_dispatcher
 
-    # Loading the bot's router builds its Nodes routers, which register their movers.
+    # Loading the bot's router builds its NodeRouters, which register their movers.
     get_dispatcher(action["bot"])
     mover = _node_movers.get(action["router"])
     if mover is None:
-        raise BadBackgroundAction(f"No Nodes router named {action['router']!r} in this process")
+        raise BadBackgroundAction(f"No NodeRouter named {action['router']!r} in this process")
     logger.debug("Performing %s", describe(action))
     await mover(action)
