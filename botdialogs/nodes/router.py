@@ -330,7 +330,8 @@ def _storage() -> DjangoStorage:
 def _unit_storage(storage: Any) -> DjangoStorage:
     if not isinstance(storage, DjangoStorage):
         raise NodesNotConfigured(
-            f"A NodeRouter needs botdialogs' DjangoStorage (its unit of work), not {type(storage).__name__}"
+            "A NodeRouter needs botdialogs' DjangoStorage (its unit of work), "
+            f"not {type(storage).__name__}"
         )
     return storage
 
