@@ -18,6 +18,14 @@ Async code takes aiogram_dialog's manager itself::
     async with manager.fg() as dialog_manager:
         ...
 
+What a chat shows now (sync and async), for site code that acts on it::
+
+    shown = background.current("default", user_id, chat_id)  # or await acurrent(...)
+    if shown is not None and shown.shows(OrderStatus):
+        ...
+
+(:mod:`.current_dialog`: read through the bot's FSM storage, without the chat lock.)
+
 Site users: :func:`link_site_user` ties a Telegram user to a site account,
 :func:`for_site_user` finds their chats and :func:`update_for_user` updates all of them.
 
@@ -31,6 +39,7 @@ and the core modules; never ``botdialogs.http``, ``.admin`` or the optional apps
 from __future__ import annotations
 
 from botdialogs.background.actions import build_action, perform, resolve_state, validate_action
+from botdialogs.background.current_dialog import CurrentDialog, acurrent, current
 from botdialogs.background.from_sync import done, start, switch_to, update
 from botdialogs.background.manager import BackgroundManager, BackgroundManagerFactory, bg_manager
 from botdialogs.background.site_users import (
@@ -45,8 +54,11 @@ from botdialogs.background.transport import deliver, send
 __all__ = [
     "BackgroundManager",
     "BackgroundManagerFactory",
+    "CurrentDialog",
+    "acurrent",
     "bg_manager",
     "build_action",
+    "current",
     "deliver",
     "done",
     "for_site_user",
