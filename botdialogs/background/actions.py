@@ -24,7 +24,7 @@ import typing
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from aiogram import Dispatcher
 from aiogram.fsm.state import State
@@ -47,7 +47,7 @@ from botdialogs.storage.jsonvalues import NotJson, json_copy
 
 logger = logging.getLogger("botdialogs.background")
 
-VERSION = 1
+VERSION: Final = 1
 #: The longest action id (the column's length).
 ID_MAX_LENGTH = 64
 #: NodeRouters by name, each with the coroutine that moves a user (botdialogs.nodes
@@ -84,7 +84,7 @@ def _id_or_new(value: Any) -> Any:
 
 def _configured_bot(value: Any) -> Any:
     if not isinstance(value, str):
-        # A list here used to escape as a TypeError (unhashable) from the settings lookup.
+        # A list would escape as a TypeError (unhashable) from the settings lookup.
         raise _problem(f"No bot named {value!r} in BOTDIALOGS['BOTS']")
     try:
         get_settings().bot(value)
@@ -152,7 +152,7 @@ class ActionTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    v: Literal[1] = 1
+    v: Literal[1] = VERSION
     id: ActionId = Field(default_factory=lambda: uuid.uuid4().hex)
     action: str
     bot: BotName
