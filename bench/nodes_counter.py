@@ -12,7 +12,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, TelegramObject
 from pydantic import BaseModel
 
-from botdialogs.nodes import Node, NodeRegistry, Nodes
+from botdialogs.nodes import Node, NodeRegistry, NodeRouter
 
 PLUS = "c:+1"
 KEYBOARD = InlineKeyboardMarkup(
@@ -49,7 +49,7 @@ def user_id_of(event: Any) -> int:
     return int(event.from_user.id)
 
 
-counter_nodes: Nodes[Bot, TelegramObject, int] = Nodes(
+counter_nodes: NodeRouter[Bot, TelegramObject, int] = NodeRouter(
     registry,
     start=lambda user_id: Counter(),
     user_id_of=user_id_of,

@@ -16,7 +16,7 @@ class BotDialogsConfig(AppConfig):
         from botdialogs.engine import intent_ids
 
         if find_spec("celery") is not None:  # the [celery] extra; check_extras says if needed
-            from botdialogs import tasks  # noqa: F401 - registers the tasks jobs.send names
+            from botdialogs import tasks  # noqa: F401 - registers the tasks task_queue.enqueue names
 
         # Before any dialog starts: aiogram_dialog's own ids repeat within a second.
         intent_ids.install()

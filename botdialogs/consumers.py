@@ -46,7 +46,7 @@ class BackgroundActionConsumer(AsyncConsumer):
     """
 
     async def background_action(self, message: dict[str, Any]) -> None:
-        """One action from :func:`botdialogs.background.delivery.send_to_channel`."""
+        """One action from :func:`botdialogs.background.transport.send_to_channel`."""
         try:
             await aperform_recorded(message.get("action"))
         except Exception:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.urls import path
 
-from botdialogs.background.delivery import CHANNEL_NAME
+from botdialogs.background.transport import CHANNEL_NAME
 from botdialogs.consumers import BackgroundActionConsumer, MonitorConsumer
 
 channel_routes: dict[str, Any] = {CHANNEL_NAME: BackgroundActionConsumer.as_asgi()}

@@ -43,7 +43,7 @@ def process_update(self: Any, bot_name: str, raw_update: dict[str, Any]) -> None
         raise self.retry(exc=error, countdown=UPDATE_RETRY_DELAYS[self.request.retries]) from error
 
 
-# -- background actions and broadcasts (botdialogs.background, botdialogs.broadcast) --------
+# -- background actions and broadcasts (botdialogs.background) -------------------------------
 
 #: Errors worth another try: Telegram flood control/5xx/network, and the database.
 RETRY_DELAYS = (1, 5, 15, 60, 300)

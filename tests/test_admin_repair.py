@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from botdialogs import background
 from botdialogs.admin.repair import RESET_NOTICE
-from botdialogs.background import delivery
+from botdialogs.background import transport
 from botdialogs.engine import bots
 from botdialogs.engine.bots import bot_id
 from botdialogs.models import (
@@ -209,7 +209,7 @@ def test_close_top_with_a_queued_backend_says_it_is_queued(
     admin_client: Client, ann: DialogStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(delivery, "deliver", sent.append)  # a broker with no worker yet
+    monkeypatch.setattr(transport, "deliver", sent.append)  # a broker with no worker yet
 
     response = act(admin_client, DialogStack, "close_top", [ann.pk], post="yes")
 

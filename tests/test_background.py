@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -177,6 +178,63 @@ def test_bad_actions_fail_in_the_caller(
 ) -> None:
     with pytest.raises(BadBackgroundAction, match=message):
         background.build_action(kind, "default", 1, 2, **extra)
+
+
+#: The keys of each kind's dict: stored in BackgroundAction.payload and sent to Celery, so
+#: a worker of another release reads what this one wrote.
+TARGET_KEYS = ["v", "id", "action", "bot", "user_id", "chat_id", "stack_id", "thread_id"]
+TARGET_KEYS += ["business_connection_id", "load"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "parameters", "keys"),
+    [
+        ("start", {"state": "Probe:main"}, ["state", "data", "mode", "show_mode"]),
+        ("switch_to", {"state": "Probe:other"}, ["state", "show_mode"]),
+        ("update", {"data": {"n": 1}}, ["data", "show_mode"]),
+        ("done", {"result": [1]}, ["result", "show_mode"]),
+        ("node", {"router": "r", "node": "cart"}, ["router", "node", "data"]),
+    ],
+)
+def test_action_dicts_keep_their_json_shape(
+    session: RecordingSession, kind: str, parameters: dict[str, Any], keys: list[str]
+) -> None:
+    action = background.build_action(kind, "default", 1, 2, check_state=False, **parameters)
+    assert list(action) == TARGET_KEYS + keys
+    assert action["v"] == 1 and re.fullmatch(r"[0-9a-f]{32}", action["id"])
+    assert json.loads(json.dumps(action)) == action == background.validate_action(action)
+
+
+def test_a_bad_action_names_every_problem_at_once(session: RecordingSession) -> None:
+    raw = {"action": "update", "bot": "default", "user_id": True, "chat_id": "2", "loud": 1}
+    with pytest.raises(BadBackgroundAction) as caught:
+        background.validate_action({**raw, "thread_id": 1.5, "show_mode": "loud", "quiet": 0})
+    assert str(caught.value) == (
+        "user_id must be an int, not True; chat_id must be an int, not '2'; "
+        "thread_id must be an int, not 1.5; "
+        "show_mode='loud' is not one of auto, edit, send, delete_and_send, no_update; "
+        "update does not take loud, quiet"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([("action", "update")], "An action is a dict, not list"),
+        ({"v": 2, "action": "update"}, "Unknown action format version 2"),
+        ({"action": "update", "id": "x" * 65}, "id must be a string of at most 64"),
+        ({"action": "update", "load": "yes"}, "load must be true or false"),
+        ({"action": "node", "node": "cart"}, "node needs router"),
+        ({"action": "node", "router": "", "node": "cart"}, "router as a non-empty string"),
+        ({"action": "node", "router": "r", "node": "cart", "data": [1]}, "node data must be"),
+        ({"action": "start", "state": "Probe:main", "mode": "sideways"}, "mode='sideways'"),
+    ],
+)
+def test_received_actions_are_checked_like_built_ones(raw: Any, message: str) -> None:
+    if isinstance(raw, dict):
+        raw = {"bot": "default", "user_id": 1, "chat_id": 2, **raw}
+    with pytest.raises(BadBackgroundAction, match=re.escape(message)):
+        background.validate_action(raw)
 
 
 def test_unknown_bot_is_a_bad_action(session: RecordingSession) -> None:

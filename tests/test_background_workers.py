@@ -14,7 +14,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from botdialogs import background
-from botdialogs.background.delivery import deliver
+from botdialogs.background.transport import deliver
 from botdialogs.models import BackgroundAction, DialogStack
 from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, wait_until
 from tests.servers import redis_url

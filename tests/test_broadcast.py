@@ -80,7 +80,7 @@ def test_broadcast_to_200_chats_stays_under_the_limit(
 
     monkeypatch.setattr(broadcast.RedisRateLimiter, "pause", pause)
     ids = [FIRST_USER + n for n in range(CHATS)]
-    job = broadcast.create(
+    news = broadcast.create(
         TelegramChat.objects.filter(chat_id__in=ids),
         "start",
         state="MainMenu:menu",
@@ -88,22 +88,22 @@ def test_broadcast_to_200_chats_stays_under_the_limit(
         show_mode="send",
     )
     started = time.monotonic()
-    job = broadcast.run(job.pk)
+    news = broadcast.run(news.pk)
     elapsed = time.monotonic() - started
     print(
         f"\nbroadcast: {CHATS} chats in {elapsed:.2f}s = {CHATS / elapsed:.1f} msg/s, "
         f"429s: {len(retries)}"
     )
-    assert (job.status, job.sent, job.failed, job.skipped) == ("done", CHATS, 0, 0)
+    assert (news.status, news.sent, news.failed, news.skipped) == ("done", CHATS, 0, 0)
     assert not retries, "the limiter kept under Telegram's limit"
     assert CHATS / elapsed <= 30
     for chat in chats:
         assert bot_message_count(chat) == before[chat.user_id] + 1  # none lost, none twice
     # Run again (a retried task): nothing is sent twice.
-    assert broadcast.run(job.pk).sent == CHATS
-    job.status = Broadcast.Status.RUNNING
-    job.save()
-    assert broadcast.run(job.pk).sent == CHATS
+    assert broadcast.run(news.pk).sent == CHATS
+    news.status = Broadcast.Status.RUNNING
+    news.save()
+    assert broadcast.run(news.pk).sent == CHATS
     assert sum(bot_message_count(c) for c in chats) == sum(before.values()) + CHATS
 
 
@@ -113,16 +113,16 @@ def test_too_fast_broadcast_honours_429_and_loses_none(
     chats = users(limited, 60, FIRST_USER + 1000)
     ids = [c.user_id for c in chats]
     with override_settings(BOTDIALOGS={**settings.BOTDIALOGS, "BROADCAST_RATE": 200.0}):
-        job = broadcast.create(
+        news = broadcast.create(
             TelegramChat.objects.filter(chat_id__in=ids),
             "start",
             state="MainMenu:menu",
             mode="reset_stack",
             show_mode="send",
         )
-        job = broadcast.run(job.pk)
-    assert (job.sent, job.failed) == (60, 0)
-    done = BackgroundAction.objects.filter(broadcast=job, status="done")
+        news = broadcast.run(news.pk)
+    assert (news.sent, news.failed) == (60, 0)
+    done = BackgroundAction.objects.filter(broadcast=news, status="done")
     assert done.count() == 60
 
 
@@ -131,11 +131,11 @@ def test_blocked_chats_are_marked_and_skipped(limited: LocalTelegram) -> None:
     ids = [c.user_id for c in chats]
     chats[0].block()
     chats[1].block()
-    job = broadcast.create(
+    news = broadcast.create(
         TelegramChat.objects.filter(chat_id__in=ids), "start", state="MainMenu:menu"
     )
-    job = broadcast.run(job.pk)
-    assert (job.sent, job.failed, job.skipped) == (3, 2, 0)
+    news = broadcast.run(news.pk)
+    assert (news.sent, news.failed, news.skipped) == (3, 2, 0)
     assert set(
         TelegramChat.objects.filter(is_blocked=True, chat_id__in=ids).values_list(
             "chat_id", flat=True
@@ -172,10 +172,10 @@ def test_local_limiter_spaces_sends() -> None:
 
 
 def test_admin_lists_broadcast_progress(admin_client: Any) -> None:
-    job = Broadcast.objects.create(
+    news = Broadcast.objects.create(
         bot_name="default", action={"action": "update"}, total=4, sent=2, failed=1
     )
     page = admin_client.get("/admin/botdialogs/broadcast/").content.decode()
     assert '<progress value="3" max="4"></progress> 3/4 (75%)' in page
-    assert admin_client.get(f"/admin/botdialogs/broadcast/{job.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/botdialogs/broadcast/{news.pk}/change/").status_code == 200
     assert admin_client.get("/admin/botdialogs/backgroundaction/").status_code == 200

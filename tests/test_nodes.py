@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from botdialogs.exceptions import StorageUnavailable
 from botdialogs.models import NodeState
-from botdialogs.nodes import Node, NodeRegistry, Nodes, UnknownNode
+from botdialogs.nodes import Node, NodeRegistry, NodeRouter, UnknownNode
 from botdialogs.storage import DjangoStorage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +70,7 @@ class Shopping(Node[None, str, int, Basket]):
 
 
 BOT = FakeBot()
-nodes: Nodes[None, str, int] = Nodes(
+nodes: NodeRouter[None, str, int] = NodeRouter(
     registry, start=lambda user_id: Start(), user_id_of=lambda event: 0, name="test-nodes"
 )
 

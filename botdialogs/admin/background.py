@@ -62,9 +62,9 @@ class BroadcastAdmin(ReadOnlyPageMixin, NulSafeAdminMixin, admin.ModelAdmin):
     def run_again(self, request: HttpRequest, queryset: QuerySet[Broadcast]) -> None:
         from botdialogs.background import broadcast
 
-        for job in queryset:
-            Broadcast.objects.filter(pk=job.pk).update(status=Broadcast.Status.PENDING)
-            broadcast.send(job)
+        for resumed in queryset:
+            Broadcast.objects.filter(pk=resumed.pk).update(status=Broadcast.Status.PENDING)
+            broadcast.send(resumed)
         self.message_user(request, f"{queryset.count()} broadcast(s) queued", messages.SUCCESS)
 
 

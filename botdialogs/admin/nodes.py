@@ -29,17 +29,17 @@ from botdialogs.admin.repair import chat_scope_of, chat_scopes_of, chat_write
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import load_router
 from botdialogs.models import NodeState
-from botdialogs.nodes import Nodes, UnknownNode
+from botdialogs.nodes import NodeRouter, UnknownNode
 from botdialogs.nodes import routers as created_routers
 
 _loaded: set[str] = set()
 
 
-def routers() -> dict[str, Nodes[Any, Any, Any]]:
-    """The Nodes routers of the site's bots, by name.
+def routers() -> dict[str, NodeRouter[Any, Any, Any]]:
+    """The NodeRouters of the site's bots, by name.
 
     A web process may not have handled an update yet: building each bot's router once makes
-    its Nodes routers known here (the Router built is not attached to anything).
+    its NodeRouters known here (the Router built is not attached to anything).
     """
     for name in get_settings().bots:
         if name not in _loaded:
@@ -49,7 +49,7 @@ def routers() -> dict[str, Nodes[Any, Any, Any]]:
 
 
 def node_choices() -> list[tuple[str, str]]:
-    """Every (router, node key) pair of this process's Nodes routers."""
+    """Every (router, node key) pair of this process's NodeRouters."""
     return [
         (f"{name}:{key}", f"{name}: {key}")
         for name, router in sorted(routers().items())
@@ -76,7 +76,7 @@ class NodeStateForm(forms.ModelForm):
         router = routers().get(self.instance.router)
         if router is None:
             raise forms.ValidationError(
-                f"No Nodes router named {self.instance.router!r} is loaded in this process"
+                f"No NodeRouter named {self.instance.router!r} is loaded in this process"
             )
         try:
             node_class = router.registry.get(cleaned.get("node_key", ""))

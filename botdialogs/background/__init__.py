@@ -18,21 +18,29 @@ Async code takes aiogram_dialog's manager itself::
     async with manager.fg() as dialog_manager:
         ...
 
+What a chat shows now (sync and async), for site code that acts on it::
+
+    shown = background.current("default", user_id, chat_id)  # or await acurrent(...)
+    if shown is not None and shown.shows(OrderStatus):
+        ...
+
+(:mod:`.current_dialog`: read through the bot's FSM storage, without the chat lock.)
+
 Site users: :func:`link_site_user` ties a Telegram user to a site account,
 :func:`for_site_user` finds their chats and :func:`update_for_user` updates all of them.
 
-Owns: actions (:mod:`.actions`), their delivery (:mod:`.delivery`), performing them once
+Owns: actions (:mod:`.actions`), their transport (:mod:`.transport`), performing them once
 (:mod:`.performing`, with their claim, :mod:`.claims`), aiogram_dialog's manager for async
 code (:mod:`.manager`), the sync calls (:mod:`.from_sync`), site users
 (:mod:`.site_users`) and broadcasts (:mod:`.broadcast`).
-May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.jobs`
+May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.task_queue`
 and the core modules; never ``botdialogs.http``, ``.admin`` or the optional apps.
 """
 
 from __future__ import annotations
 
 from botdialogs.background.actions import build_action, perform, resolve_state, validate_action
-from botdialogs.background.delivery import deliver, send
+from botdialogs.background.current_dialog import CurrentDialog, acurrent, current
 from botdialogs.background.from_sync import done, start, switch_to, update
 from botdialogs.background.manager import BackgroundManager, BackgroundManagerFactory, bg_manager
 from botdialogs.background.site_users import (
@@ -42,12 +50,16 @@ from botdialogs.background.site_users import (
     update_for_user,
     user_for_link_token,
 )
+from botdialogs.background.transport import deliver, send
 
 __all__ = [
     "BackgroundManager",
     "BackgroundManagerFactory",
+    "CurrentDialog",
+    "acurrent",
     "bg_manager",
     "build_action",
+    "current",
     "deliver",
     "done",
     "for_site_user",

@@ -34,7 +34,7 @@ from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
 
 __all__ = ["RateLimiter", "arun", "create", "rate_limiter", "run", "send"]
 
-logger = logging.getLogger("botdialogs.broadcast")
+logger = logging.getLogger("botdialogs.background.broadcast")
 CHAT_INTERVAL = 1.0  # seconds between two messages to one chat
 CONCURRENCY = 8  # chats in flight at once per run
 Progress = Callable[[Broadcast], None]
@@ -160,13 +160,13 @@ def create(
 def send(broadcast: Broadcast) -> None:
     """Run the broadcast after the current transaction commits: a Celery task when there is
     a broker, in this process otherwise."""
-    from botdialogs import jobs
+    from botdialogs import task_queue
 
     def go() -> None:
-        if jobs.runs_in_process():
+        if task_queue.runs_in_process():
             run(broadcast.pk)
         else:
-            jobs.send(jobs.RUN_BROADCAST, broadcast.pk)
+            task_queue.enqueue(task_queue.RUN_BROADCAST, broadcast.pk)
 
     transaction.on_commit(go)
 
@@ -194,7 +194,7 @@ async def arun(broadcast_id: int, *, progress: Progress | None = None) -> Broadc
     async def worker() -> None:
         while not queue.empty():
             pk = queue.get_nowait()
-            outcome = await _deliver_one(broadcast, pk, limiter)
+            outcome = await _reach_chat(broadcast, pk, limiter)
             if outcome is not None:
                 await Broadcast.objects.filter(pk=broadcast_id).aupdate(**{outcome: F(outcome) + 1})
                 if progress is not None:
@@ -215,7 +215,7 @@ async def arun(broadcast_id: int, *, progress: Progress | None = None) -> Broadc
     return await Broadcast.objects.aget(pk=broadcast_id)
 
 
-async def _deliver_one(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter) -> str | None:
+async def _reach_chat(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter) -> str | None:
     """Reach one chat; the counter to increase, or None when an earlier run reached it."""
     chat = await TelegramChat.objects.filter(pk=chat_pk).afirst()
     action = {**broadcast.action, "id": f"b{broadcast.pk}-{chat_pk}"}

@@ -1,7 +1,7 @@
 """The four calls sync code makes: start, switch_to, update and done, for one chat.
 
 Each builds a JSON action (:mod:`.actions`), checks it where it is made, and sends it after
-the surrounding transaction commits (:mod:`.delivery`); each returns the action id. The
+the surrounding transaction commits (:mod:`.transport`); each returns the action id. The
 signatures are spelled out, with aiogram_dialog's ``bg()`` parameters, for readers and type
 checkers.
 """
@@ -14,7 +14,7 @@ from aiogram.fsm.state import State
 from aiogram_dialog import ShowMode, StartMode
 
 from botdialogs.background.actions import build_action
-from botdialogs.background.delivery import send
+from botdialogs.background.transport import send
 
 
 def start(

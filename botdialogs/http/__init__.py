@@ -8,7 +8,7 @@ with that claim) → :mod:`botdialogs.storage.unit_of_work` → the storage back
 lifespan (:mod:`.lifespan`: the in-process timer firer) and registering the webhook with
 Telegram (:mod:`.registration`).
 
-May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.jobs`,
+May import: :mod:`botdialogs.engine`, :mod:`botdialogs.storage`, :mod:`botdialogs.task_queue`,
 :mod:`botdialogs.timers` and the core modules. Never ``botdialogs.admin`` or the optional
 apps.
 """

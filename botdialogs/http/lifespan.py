@@ -53,7 +53,7 @@ class Lifespan:
 
 async def startup() -> None:
     """Start the in-process timer firer on this loop when the settings want one."""
-    from botdialogs.jobs import runs_in_process
+    from botdialogs.task_queue import runs_in_process
     from botdialogs.timers.firing import start_in_process
 
     wanted = get_settings().timers_in_process  # "auto", True or False

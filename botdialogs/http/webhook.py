@@ -288,10 +288,10 @@ async def enqueue_update(bot_name: str, raw_update: dict[str, Any]) -> None:
 
     Raises when the broker does not take it (the webhook answers 5xx, Telegram retries).
     """
-    from botdialogs import jobs
+    from botdialogs import task_queue
 
     # Sending talks to the broker (or runs the task eagerly, which crosses back to async via
     # call_async): both are sync and must leave this event loop's thread.
-    await sync_to_async(jobs.send, thread_sensitive=False)(
-        jobs.PROCESS_UPDATE, bot_name, raw_update
+    await sync_to_async(task_queue.enqueue, thread_sensitive=False)(
+        task_queue.PROCESS_UPDATE, bot_name, raw_update
     )

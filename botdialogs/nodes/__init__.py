@@ -9,7 +9,7 @@ and the core modules; only ``botdialogs.admin`` and the entry points import it.
 from botdialogs.nodes.node import NoData, Node
 from botdialogs.nodes.registry import NodeRegistry, UnknownNode
 from botdialogs.nodes.router import (
-    Nodes,
+    NodeRouter,
     NodesNotConfigured,
     NodeUser,
     StaleSchema,
@@ -22,8 +22,8 @@ __all__ = [
     "NoData",
     "Node",
     "NodeRegistry",
+    "NodeRouter",
     "NodeUser",
-    "Nodes",
     "NodesNotConfigured",
     "StaleSchema",
     "UnknownNode",

@@ -31,7 +31,7 @@ class Node(Generic[ContextT, EventT, UserIdT, DataT]):
     Subclass as ``class Cart(Node[Ctx, Message, int, CartData])``: the fourth type argument
     is the pydantic model of ``self.data`` (or set ``data_model``). Raise ``schema_version``
     when the data model changes incompatibly; stored data that no longer validates sends the
-    user back to the start node (see :class:`botdialogs.nodes.Nodes`).
+    user back to the start node (see :class:`botdialogs.nodes.NodeRouter`).
     """
 
     data_model: ClassVar[type[BaseModel]] = NoData

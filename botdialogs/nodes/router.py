@@ -1,4 +1,4 @@
-"""The Nodes router: runs node steps inside the update's unit of work.
+"""The NodeRouter: runs node steps inside the update's unit of work.
 
 A step reads the user's node row (loaded with the chat in round trip 1), runs the node, and
 puts the new row in memory; the unit of work writes it in round trip 2 with the update's
@@ -36,7 +36,7 @@ logger = logging.getLogger("botdialogs.nodes")
 
 AnyNode = Node[Any, Any, Any, Any]
 RECOVERY_TEXT = "Sorry, we had to start over."
-_routers: dict[str, Nodes[Any, Any, Any]] = {}
+_routers: dict[str, NodeRouter[Any, Any, Any]] = {}
 _dialog_manager: contextvars.ContextVar[DialogManager | None] = contextvars.ContextVar(
     "botdialogs_nodes_dialog_manager", default=None
 )
@@ -47,16 +47,16 @@ class StaleSchema(BotDialogsError):
 
 
 class NodesNotConfigured(BotDialogsError):
-    """Nodes need DjangoStorage and its unit of work (botdialogs' default storage)."""
+    """Node routers need DjangoStorage and its unit of work (botdialogs' default storage)."""
 
 
-def get_router(name: str) -> Nodes[Any, Any, Any]:
-    """The Nodes router created under ``name`` in this process (KeyError if none)."""
+def get_router(name: str) -> NodeRouter[Any, Any, Any]:
+    """The NodeRouter created under ``name`` in this process (KeyError if none)."""
     return _routers[name]
 
 
-def routers() -> dict[str, Nodes[Any, Any, Any]]:
-    """Every Nodes router of this process by name (the admin lists their nodes)."""
+def routers() -> dict[str, NodeRouter[Any, Any, Any]]:
+    """Every NodeRouter of this process by name (the admin lists their nodes)."""
     return dict(_routers)
 
 
@@ -65,13 +65,13 @@ def current_dialog_manager() -> DialogManager:
     manager = _dialog_manager.get()
     if manager is None:
         raise NodesNotConfigured(
-            "No dialog manager in this node step: register the Nodes route on a router that "
-            "setup_dialogs covers"
+            "No dialog manager in this node step: register NodeRouter.route on an aiogram "
+            "router that setup_dialogs covers"
         )
     return manager
 
 
-class Nodes(Generic[ContextT, EventT, UserIdT]):
+class NodeRouter(Generic[ContextT, EventT, UserIdT]):
     """Routes a user's events to their current node; stores where each user is.
 
     ``registry`` maps keys to node classes; ``start(user_id)`` gives a new user's first
@@ -265,9 +265,9 @@ class Nodes(Generic[ContextT, EventT, UserIdT]):
 
 @dataclass
 class NodeUser:
-    """One user of a Nodes router, to move from code (``nodes.user(user_id).to(node)``)."""
+    """One user of a NodeRouter, to move from code (``nodes.user(user_id).to(node)``)."""
 
-    nodes: Nodes[Any, Any, Any]
+    router: NodeRouter[Any, Any, Any]
     bot: str
     user_id: Any
     chat_id: int
@@ -280,8 +280,8 @@ class NodeUser:
             int(self.user_id),
             self.chat_id,
             check_state=False,
-            router=self.nodes.name,
-            node=self.nodes.registry.key_of(node),
+            router=self.router.name,
+            node=self.router.registry.key_of(node),
             data=node.dump(),
         )
 
@@ -302,7 +302,7 @@ class NodeUser:
         bot = get_bot(self.bot)
         key = _key(bot, self.user_id, self.chat_id)
         async with _storage().unit_of_work(key) as unit:
-            await self.nodes.move(unit, key, bot, node)
+            await self.router.move(unit, key, bot, node)
 
 
 def _key(
@@ -329,7 +329,8 @@ def _storage() -> DjangoStorage:
 def _unit_storage(storage: Any) -> DjangoStorage:
     if not isinstance(storage, DjangoStorage):
         raise NodesNotConfigured(
-            f"Nodes need botdialogs' DjangoStorage (its unit of work), not {type(storage).__name__}"
+            "A NodeRouter needs botdialogs' DjangoStorage (its unit of work), "
+            f"not {type(storage).__name__}"
         )
     return storage
 

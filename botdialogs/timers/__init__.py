@@ -12,7 +12,7 @@ surrounding transaction commits)::
 Owns: scheduling and cancelling (:mod:`.api`), claiming and firing (:mod:`.firing`),
 the claim that commits a firing with the state (:mod:`.claims`).
 May import: :mod:`botdialogs.background`, :mod:`botdialogs.engine`,
-:mod:`botdialogs.storage`, :mod:`botdialogs.jobs` and the core modules; only the entry
+:mod:`botdialogs.storage`, :mod:`botdialogs.task_queue` and the core modules; only the entry
 points (tasks, admin, http) import it.
 """
 

@@ -102,7 +102,7 @@ def _due_at(at: datetime | None, after: timedelta | float | None, now: datetime)
     return now + delay
 
 
-# -- writes: one per engine, same effect ------------------------------------------------------
+# -- writes: SQL for the PostgreSQL storage backend, the ORM for the other; same effect ------------
 
 
 def _table() -> str:

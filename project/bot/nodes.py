@@ -16,7 +16,7 @@ from aiogram_dialog import StartMode
 from pydantic import BaseModel
 
 from botdialogs.engine.bots import bot_name_for_id
-from botdialogs.nodes import Node, NodeRegistry, Nodes, current_dialog_manager
+from botdialogs.nodes import Node, NodeRegistry, NodeRouter, current_dialog_manager
 from project.bot.states import MainMenu
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
@@ -168,7 +168,7 @@ def order_context(bot: Bot) -> OrderContext:
     return OrderContext(bot=bot, bot_name=bot_name_for_id(bot.id) or "default")
 
 
-food_nodes: Nodes[OrderContext, CallbackQuery, int] = Nodes(
+food_nodes: NodeRouter[OrderContext, CallbackQuery, int] = NodeRouter(
     registry,
     start=lambda user_id: Hungry(),
     user_id_of=lambda event: event.from_user.id,

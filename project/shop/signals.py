@@ -7,8 +7,6 @@ from typing import Any
 from django.db.models.signals import post_init, post_save
 
 from botdialogs import background
-from botdialogs.engine.bots import bot_id
-from botdialogs.models import DialogStack
 from project.bot.states import OrderStatus
 from project.shop.models import Order
 
@@ -28,13 +26,8 @@ def status_changed(sender: type[Order], instance: Order, created: bool, **kwargs
         return
     instance._loaded_status = instance.status  # type: ignore[attr-defined]
     user_id, chat_id = instance.telegram_user_id, instance.telegram_chat_id
-    showing = DialogStack.objects.filter(
-        bot_id=bot_id(instance.bot_name),
-        chat_id=chat_id,
-        stack_id="",
-        state__startswith=f"{OrderStatus.__full_group_name__}:",
-    ).exists()
-    if showing:
+    shown = background.current(instance.bot_name, user_id, chat_id)
+    if shown is not None and shown.shows(OrderStatus):
         background.update(instance.bot_name, user_id, chat_id, {"order": instance.pk})
     else:
         background.start(instance.bot_name, user_id, chat_id, OrderStatus.orders, show_mode="send")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from botdialogs.background import broadcast
+from botdialogs.background.broadcast import create, run
 from botdialogs.engine.bots import bot_id
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.models import Broadcast, TelegramChat
@@ -33,18 +33,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["resume"]:
-                job = Broadcast.objects.get(pk=options["resume"])
+                broadcast = Broadcast.objects.get(pk=options["resume"])
             else:
-                job = self._create(options)
-            self.stdout.write(f"Broadcast #{job.pk}: {job.total} chats")
-            job = broadcast.run(job.pk, progress=self._bar)
+                broadcast = self._create(options)
+            self.stdout.write(f"Broadcast #{broadcast.pk}: {broadcast.total} chats")
+            broadcast = run(broadcast.pk, progress=self._bar)
         except (BotDialogsError, Broadcast.DoesNotExist, ValueError) as error:
             raise CommandError(str(error)) from error
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Broadcast #{job.pk} {job.status}: {job.sent} sent, {job.failed} failed, "
-                f"{job.skipped} skipped of {job.total}"
+                f"Broadcast #{broadcast.pk} {broadcast.status}: {broadcast.sent} sent, "
+                f"{broadcast.failed} failed, {broadcast.skipped} skipped of {broadcast.total}"
             )
         )
 
@@ -67,15 +67,15 @@ class Command(BaseCommand):
             parameters["mode"] = options["mode"]
         if options["show_mode"]:
             parameters["show_mode"] = options["show_mode"]
-        return broadcast.create(chats, action, bot=options["bot"], **parameters)
+        return create(chats, action, bot=options["bot"], **parameters)
 
-    def _bar(self, job: Broadcast) -> None:
+    def _bar(self, broadcast: Broadcast) -> None:
         width = 30
-        done = job.processed
-        filled = width * done // job.total if job.total else width
+        done = broadcast.processed
+        filled = width * done // broadcast.total if broadcast.total else width
         line = (
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{job.total} "
-            f"sent {job.sent} failed {job.failed} skipped {job.skipped}"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{broadcast.total} "
+            f"sent {broadcast.sent} failed {broadcast.failed} skipped {broadcast.skipped}"
         )
         self.stdout.write(line, ending="")
         if hasattr(self.stdout, "flush"):

@@ -1,7 +1,7 @@
-"""Handing work to Celery by task name: domain code never imports :mod:`botdialogs.tasks`.
+"""Queueing botdialogs' Celery tasks by name: domain code never imports :mod:`botdialogs.tasks`.
 
 ``botdialogs.tasks`` is a leaf (thin entry points that import the domain); the domain
-reaches its tasks through :func:`send`, as channels' consumers are reached by channel name.
+reaches its tasks through :func:`enqueue`, as channels' consumers are reached by channel name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from botdialogs.exceptions import MissingExtra
 
-#: The tasks botdialogs sends, by name (defined in botdialogs.tasks).
+#: The tasks botdialogs queues, by name (defined in botdialogs.tasks).
 PROCESS_UPDATE = "botdialogs.process_update"
 PERFORM_BACKGROUND_ACTION = "botdialogs.perform_background_action"
 RUN_BROADCAST = "botdialogs.run_broadcast"
@@ -28,7 +28,7 @@ def _task(name: str) -> Any:
     return current_app.tasks[name]
 
 
-def send(name: str, *args: Any) -> None:
+def enqueue(name: str, *args: Any) -> None:
     """Queue the task ``name`` (run it in this process when Celery is eager)."""
     _task(name).delay(*args)
 

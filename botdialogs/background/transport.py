@@ -1,6 +1,7 @@
-"""Getting an action from sync code to where it is performed, after the transaction commits.
+"""The background transport: how an action gets from sync code to where it is performed.
 
-``BOTDIALOGS['BACKGROUND']`` picks the way:
+:func:`send` hands it over after the surrounding transaction commits, :func:`deliver` now.
+``BOTDIALOGS['BACKGROUND']`` picks the transport:
 
 - ``"inline"`` (the embedded default): performed in this process, before :func:`send`
   returns (or, inside a transaction, right after it commits);
@@ -55,16 +56,16 @@ def send(action: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> str:
 
 
 def deliver(action: dict[str, Any]) -> None:
-    """Hand ``action`` to the configured backend now (no transaction handling)."""
-    backend = get_settings().background
-    if backend == "celery":
-        from botdialogs import jobs
+    """Hand ``action`` to the configured transport now (no transaction handling)."""
+    transport = get_settings().background
+    if transport == "celery":
+        from botdialogs import task_queue
 
-        if jobs.runs_in_process() and update_in_progress():
+        if task_queue.runs_in_process() and update_in_progress():
             _deliver_inline(action)
         else:
-            jobs.send(jobs.PERFORM_BACKGROUND_ACTION, action)
-    elif backend == "channels":
+            task_queue.enqueue(task_queue.PERFORM_BACKGROUND_ACTION, action)
+    elif transport == "channels":
         call_async(send_to_channel, action)
     else:
         _deliver_inline(action)
