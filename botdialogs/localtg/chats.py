@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.localtg import delivery
-from botdialogs.localtg.botapi import MAX_TEXT_LENGTH, local_bot, message_json, user_json
+from botdialogs.localtg.accounts import local_bot
+from botdialogs.localtg.limits import MAX_TEXT_LENGTH
 from botdialogs.localtg.models import (
     LocalBot,
     LocalCallbackQuery,
@@ -28,6 +29,7 @@ from botdialogs.localtg.models import (
     LocalFile,
     LocalMessage,
 )
+from botdialogs.localtg.objects import message_json, user_json
 from botdialogs.localtg.revisions import bump
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import UnknownBot
 from botdialogs.localtg import chats
-from botdialogs.localtg.botapi import MAX_TEXT_LENGTH
+from botdialogs.localtg.limits import MAX_TEXT_LENGTH
 from botdialogs.localtg.models import LocalChat, LocalFile
 
 #: Simulated users get ids in this range unless the form names one (real users' ids are

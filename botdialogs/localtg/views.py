@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import UnknownBot
 from botdialogs.localtg import botapi, chats
+from botdialogs.localtg.errors import BotApiError
 
 
 def _remember(request: HttpRequest) -> None:
@@ -35,9 +36,7 @@ async def bot_api(request: HttpRequest, token: str, method: str) -> HttpResponse
     if request.content_type == "application/json":
         params = _json_body(request)
         if params is None:
-            return JsonResponse(
-                botapi.BotApiError(400, "Bad Request: invalid JSON").as_json(), status=400
-            )
+            return JsonResponse(BotApiError(400, "Bad Request: invalid JSON").as_json(), status=400)
         files: dict[str, Any] = {}
     else:
         if not request.META.get("CONTENT_LENGTH"):
