@@ -18,10 +18,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from botdialogs.localtg.accounts import local_bot_for_token
-from botdialogs.localtg.errors import NOT_MODIFIED, QUERY_INVALID, BotApiError
+from botdialogs.localtg.errors import CANT_BE_EDITED, EDIT_NOT_FOUND, NOT_MODIFIED, BotApiError
 from botdialogs.localtg.files import file_id_of
 from botdialogs.localtg.formatting import FormattingError, formatted
-from botdialogs.localtg.limits import MAX_TEXT_LENGTH, check_rate
+from botdialogs.localtg.limits import (
+    check_answerable,
+    check_caption_length,
+    check_rate,
+    check_reply_markup,
+    check_text_length,
+)
 from botdialogs.localtg.models import LocalBot, LocalCallbackQuery, LocalChat, LocalMessage
 from botdialogs.localtg.objects import bot_user, message_json
 from botdialogs.localtg.revisions import bump
@@ -68,7 +74,15 @@ def _chat(bot: LocalBot, params: Mapping[str, Any]) -> LocalChat:
     return chat
 
 
+def _markup(params: Mapping[str, Any]) -> Any:
+    """The reply_markup parameter (None for none), its buttons checked as Telegram does."""
+    markup = params.get("reply_markup") or None
+    check_reply_markup(markup)
+    return markup
+
+
 def _new_bot_message(bot: LocalBot, params: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    markup = _markup(params)
     chat = _chat(bot, params)
     check_rate(bot, chat)
     message_id = chat.next_message_id
@@ -78,7 +92,7 @@ def _new_bot_message(bot: LocalBot, params: Mapping[str, Any], **fields: Any) ->
         chat=chat,
         message_id=message_id,
         from_bot=True,
-        reply_markup=params.get("reply_markup") or None,
+        reply_markup=markup,
         revision=bump(chat),
         **fields,
     )
@@ -101,9 +115,14 @@ def _text(params: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
     text, entities = _formatted(params, "text")
     if not text:
         raise BotApiError(400, "Bad Request: message text is empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise BotApiError(400, "Bad Request: message is too long")
+    check_text_length(text)
     return text, entities
+
+
+def _caption(params: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+    caption, entities = _formatted(params, "caption")
+    check_caption_length(caption)
+    return caption, entities
 
 
 def _edited_message(bot: LocalBot, params: Mapping[str, Any]) -> LocalMessage:
@@ -113,8 +132,11 @@ def _edited_message(bot: LocalBot, params: Mapping[str, Any]) -> LocalMessage:
     message = LocalMessage.objects.filter(
         chat=chat, message_id=_int(params, "message_id"), is_deleted=False
     ).first()
-    if message is None or not message.from_bot:
-        raise BotApiError(400, "Bad Request: message to edit not found")
+    if message is None:
+        # Message ids are per chat: another chat's message is not found in this one.
+        raise BotApiError(400, EDIT_NOT_FOUND)
+    if not message.from_bot:
+        raise BotApiError(400, CANT_BE_EDITED)
     return message
 
 
@@ -145,14 +167,14 @@ def send_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, A
 def send_photo(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendPhoto (by file_id or upload)."""
     file_id = file_id_of(params, "photo", files)
-    caption, entities = _formatted(params, "caption")
+    caption, entities = _caption(params)
     return _new_bot_message(bot, params, photo_file_id=file_id, caption=caption, entities=entities)
 
 
 def send_document(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """sendDocument (by file_id or upload)."""
     file_id = file_id_of(params, "document", files)
-    caption, entities = _formatted(params, "caption")
+    caption, entities = _caption(params)
     return _new_bot_message(
         bot, params, document_file_id=file_id, caption=caption, entities=entities
     )
@@ -164,8 +186,8 @@ def edit_message_text(bot: LocalBot, params: Mapping[str, Any], files: Mapping[s
     text, entities = _text(params)
     if not message.text:
         raise BotApiError(400, "Bad Request: there is no text in the message to edit")
-    markup = params.get("reply_markup") or None
-    return _save_edit(message, {"text": text, "entities": entities, "reply_markup": markup})
+    changes = {"text": text, "entities": entities, "reply_markup": _markup(params)}
+    return _save_edit(message, changes)
 
 
 def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
@@ -173,8 +195,8 @@ def edit_message_caption(bot: LocalBot, params: Mapping[str, Any], files: Mappin
     message = _edited_message(bot, params)
     if not (message.photo_file_id or message.document_file_id):
         raise BotApiError(400, "Bad Request: there is no caption in the message to edit")
-    caption, entities = _formatted(params, "caption")
-    changes = {"caption": caption, "entities": entities, "reply_markup": params.get("reply_markup")}
+    caption, entities = _caption(params)
+    changes = {"caption": caption, "entities": entities, "reply_markup": _markup(params)}
     return _save_edit(message, changes)
 
 
@@ -183,7 +205,7 @@ def edit_message_reply_markup(
 ) -> Any:
     """editMessageReplyMarkup (no reply_markup removes the keyboard)."""
     message = _edited_message(bot, params)
-    return _save_edit(message, {"reply_markup": params.get("reply_markup") or None})
+    return _save_edit(message, {"reply_markup": _markup(params)})
 
 
 def delete_message(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
@@ -204,11 +226,11 @@ def answer_callback_query(
     bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]
 ) -> Any:
     """answerCallbackQuery."""
-    query = LocalCallbackQuery.objects.filter(
-        query_id=str(params.get("callback_query_id") or ""), chat__bot=bot
-    ).first()
-    if query is None or query.answered:
-        raise BotApiError(400, QUERY_INVALID)
+    query = check_answerable(
+        LocalCallbackQuery.objects.filter(
+            query_id=str(params.get("callback_query_id") or ""), chat__bot=bot
+        ).first()
+    )
     query.answered = True
     query.answer_text = str(params.get("text") or "")
     query.show_alert = _flag(params, "show_alert")

@@ -15,6 +15,11 @@ NOT_MODIFIED = (
     "are exactly the same as a current content and reply markup of the message"
 )
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+BUTTON_DATA_INVALID = "Bad Request: BUTTON_DATA_INVALID"
+TEXT_TOO_LONG = "Bad Request: message is too long"
+CAPTION_TOO_LONG = "Bad Request: message caption is too long"
+EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+CANT_BE_EDITED = "Bad Request: message can't be edited"
 
 
 class BotApiError(BotDialogsError):
