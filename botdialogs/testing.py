@@ -357,6 +357,16 @@ class LocalTelegram:
         """Make local Telegram answer 429 like Telegram's flood control (off by default)."""
         _request(self.api("rate-limits/"), {"enabled": enabled})
 
+    def set_fault(self, kind: str | None, **spec: Any) -> dict[str, Any] | None:
+        """Make the bot's Bot API calls fail: ``"server_error"``, ``"timeout"`` or ``"flood"``
+        (``None`` clears it), for ``calls=n`` calls and/or ``seconds=s``, optionally only for
+        ``methods=[...]``; ``status``, ``hang`` and ``retry_after`` shape the failure.
+
+        Returns the fault as set (None when cleared); ``GET .../faults/`` shows it later, with
+        ``calls_failed``, the calls it has failed so far.
+        """
+        return _request(self.api("faults/"), {"kind": kind, **spec})
+
 
 class LocalChatClient:
     """One simulated user's chat with the bot: write, press, read."""

@@ -194,7 +194,7 @@ def test_user_api_errors(inline_server: AsgiServer) -> None:
 
 def test_a_local_bot_stored_under_an_old_id_follows_its_token() -> None:
     from botdialogs.engine.bots import local_bot_id
-    from botdialogs.localtg.botapi import local_bot_for_token
+    from botdialogs.localtg.accounts import local_bot_for_token
     from botdialogs.localtg.models import LocalBot
 
     LocalBot.objects.create(name="default", token="9123:local-default", bot_id=9123)

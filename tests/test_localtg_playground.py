@@ -241,7 +241,7 @@ def test_html_and_svg_uploads_are_downloads_never_pages(
 
 
 def test_files_over_the_cap_keep_no_bytes(client: Client, monkeypatch: Any) -> None:
-    monkeypatch.setattr(botapi, "MAX_KEPT_FILE_SIZE", 8)
+    monkeypatch.setattr("botdialogs.localtg.files.MAX_KEPT_FILE_SIZE", 8)
     file_id = upload("document", "big.bin", b"123456789", "application/octet-stream")
     assert LocalFile.objects.get(file_id=file_id).content is None
     assert client.get(f"/localtg/api/files/{file_id}/").status_code == 404

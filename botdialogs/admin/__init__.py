@@ -1,12 +1,14 @@
 """botdialogs admin: inspection and repair of stored dialogs, and background work.
 
-Owns: the stored-state pages (:mod:`.storage`), background actions and broadcasts
-(:mod:`.background`), dialog timers (:mod:`.timers`), list pages that stay fast on big
-tables (:mod:`.big_tables`) and repairs under the chat lock (:mod:`.repair`). May import
+Owns: the stored-state pages (chats in :mod:`.chats`, dialog stacks and contexts in
+:mod:`.dialogs`, FSM records in :mod:`.fsm`, what they share in :mod:`.storage`), background
+actions and broadcasts (:mod:`.background`), dialog timers (:mod:`.timers`), list pages that
+stay fast on big tables (:mod:`.big_tables`) and repairs under the chat lock
+(:mod:`.repair`). May import
 everything below it (timers, background, engine, storage, core); nothing imports it but
 Django's admin autodiscovery.
 """
 
-from botdialogs.admin import background, nodes, storage, timers
+from botdialogs.admin import background, chats, dialogs, fsm, nodes, timers
 
-__all__ = ["background", "nodes", "storage", "timers"]
+__all__ = ["background", "chats", "dialogs", "fsm", "nodes", "timers"]

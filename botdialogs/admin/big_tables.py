@@ -4,6 +4,7 @@ username search, and JSON display and editing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from importlib import import_module
 from typing import Any, cast
@@ -164,6 +165,20 @@ def pretty_json(value: Any) -> str:
     """JSON indented in a <pre>, for read-only displays."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
     return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+
+
+def json_display(field: str, description: str | None = None) -> Callable[[Any, Any], str]:
+    """A read-only admin column (a method) that shows ``obj.<field>`` as :func:`pretty_json`.
+
+    Assign it to ``<field>_json`` and name that in ``readonly_fields``; the column's title is
+    ``description``, else the field's name in words ("start_data" reads "start data").
+    """
+
+    def show(model_admin: Any, obj: Any) -> str:
+        return pretty_json(getattr(obj, field))
+
+    show.__name__ = show.__qualname__ = f"{field}_json"
+    return admin.display(description=description or field.replace("_", " "))(show)
 
 
 class JSONObjectField(forms.JSONField):

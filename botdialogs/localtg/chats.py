@@ -20,7 +20,9 @@ from django.utils import timezone
 
 from botdialogs.exceptions import BotDialogsError
 from botdialogs.localtg import delivery
-from botdialogs.localtg.botapi import MAX_TEXT_LENGTH, local_bot, message_json, user_json
+from botdialogs.localtg.accounts import local_bot
+from botdialogs.localtg.formatting import utf16_length
+from botdialogs.localtg.limits import MAX_TEXT_LENGTH
 from botdialogs.localtg.models import (
     LocalBot,
     LocalCallbackQuery,
@@ -28,6 +30,7 @@ from botdialogs.localtg.models import (
     LocalFile,
     LocalMessage,
 )
+from botdialogs.localtg.objects import message_json, user_json
 from botdialogs.localtg.revisions import bump
 
 
@@ -55,9 +58,10 @@ def check_text(text: str) -> str:
     """``text`` if Telegram would take it from a user; ChatError (a 400) if not."""
     if not text.strip():
         raise ChatError("The message is empty")
-    if len(text) > MAX_TEXT_LENGTH:
+    if utf16_length(text) > MAX_TEXT_LENGTH:
         raise ChatError(
-            f"The message is {len(text)} characters long; Telegram takes at most {MAX_TEXT_LENGTH}"
+            f"The message is {utf16_length(text)} UTF-16 code units long; Telegram takes at "
+            f"most {MAX_TEXT_LENGTH}"
         )
     return text
 

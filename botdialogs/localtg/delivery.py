@@ -18,6 +18,7 @@ from django.urls import reverse
 from botdialogs.conf import get_settings
 from botdialogs.engine.local_api import base_url
 from botdialogs.localtg import botapi
+from botdialogs.localtg.accounts import local_bot
 
 logger = logging.getLogger("botdialogs.localtg")
 
@@ -27,7 +28,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 def webhook_target(bot_name: str) -> tuple[str, str, list[str] | None]:
     """Where the bot's updates go: (url, secret token, allowed update types or None)."""
-    bot = botapi.local_bot(bot_name)
+    bot = local_bot(bot_name)
     if bot.webhook_set:
         return bot.webhook_url, bot.webhook_secret, bot.allowed_updates
     path = reverse("botdialogs:webhook", kwargs={"name": bot_name})

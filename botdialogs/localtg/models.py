@@ -146,3 +146,40 @@ class LocalFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.file_id}"
+
+
+class LocalFault(models.Model):
+    """A fault a bot's Bot API calls meet: Telegram answering 5xx, hanging, or flooding (429).
+
+    It lasts for ``calls_left`` calls, until ``until``, or both (whichever ends first); with
+    neither it lasts until it is cleared. Set from the user API, the test kit or the chat
+    playground (:mod:`botdialogs.localtg.faults`).
+    """
+
+    class Kind(models.TextChoices):
+        SERVER_ERROR = "server_error", "5xx answer"
+        TIMEOUT = "timeout", "no answer in time (the call hangs)"
+        FLOOD = "flood", "429 Too Many Requests"
+
+    bot = models.OneToOneField(LocalBot, on_delete=models.CASCADE, related_name="fault")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    methods = models.JSONField(
+        default=list, blank=True, help_text="Bot API methods it hits (lower case); empty: all."
+    )
+    calls_left = models.PositiveIntegerField(
+        "calls left", null=True, blank=True, help_text="Calls still to fail; empty: no count."
+    )
+    until = models.DateTimeField(null=True, blank=True, help_text="Empty: no time limit.")
+    status = models.PositiveSmallIntegerField(default=500, help_text="The 5xx code answered.")
+    retry_after = models.PositiveIntegerField("retry after", default=5, help_text="Seconds.")
+    hang_seconds = models.FloatField(
+        "hang", default=65.0, help_text="How long a timed-out call hangs before its 504."
+    )
+    calls_failed = models.PositiveIntegerField("calls failed", default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "local fault"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.bot.name}"

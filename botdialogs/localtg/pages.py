@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from botdialogs.conf import get_settings
 from botdialogs.exceptions import UnknownBot
 from botdialogs.localtg import chats
-from botdialogs.localtg.botapi import MAX_TEXT_LENGTH
+from botdialogs.localtg.limits import MAX_TEXT_LENGTH
 from botdialogs.localtg.models import LocalChat, LocalFile
 
 #: Simulated users get ids in this range unless the form names one (real users' ids are
@@ -120,6 +120,7 @@ def chat(request: HttpRequest, name: str, chat_id: int) -> HttpResponse:
         "messagesUrl": reverse("localtg:messages", kwargs=api),
         "pressUrl": reverse("localtg:press", kwargs=api),
         "blockUrl": reverse("localtg:block", kwargs=api),
+        "faultsUrl": reverse("localtg:faults", kwargs={"name": name}),
         "fileUrl": reverse("localtg:file", kwargs={"file_id": "FILE_ID"}),
         "socketPath": f"/ws/localtg/{name}/{chat_id}/",
     }

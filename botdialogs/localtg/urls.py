@@ -14,6 +14,7 @@ urlpatterns = [
     path(f"{chat}press/", views.press_button, name="press"),
     path(f"{chat}block/", views.block, name="block"),
     path("api/bots/<str:name>/rate-limits/", views.rate_limits, name="rate-limits"),
+    path("api/bots/<str:name>/faults/", views.fault, name="faults"),
     path("api/files/<str:file_id>/", pages.file, name="file"),
     path("<str:name>/<int:chat_id>/", pages.chat, name="chat"),
 ]

@@ -1,4 +1,5 @@
-"""HTTP views of local Telegram: thin wrappers over :mod:`.botapi` and :mod:`.chats`."""
+"""HTTP views of local Telegram: thin wrappers over :mod:`.botapi`, :mod:`.chats` and
+:mod:`.faults`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
 
 from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import UnknownBot
-from botdialogs.localtg import botapi, chats
+from botdialogs.localtg import botapi, chats, faults
+from botdialogs.localtg.errors import BotApiError
 
 
 def _remember(request: HttpRequest) -> None:
@@ -35,9 +38,7 @@ async def bot_api(request: HttpRequest, token: str, method: str) -> HttpResponse
     if request.content_type == "application/json":
         params = _json_body(request)
         if params is None:
-            return JsonResponse(
-                botapi.BotApiError(400, "Bad Request: invalid JSON").as_json(), status=400
-            )
+            return JsonResponse(BotApiError(400, "Bad Request: invalid JSON").as_json(), status=400)
         files: dict[str, Any] = {}
     else:
         if not request.META.get("CONTENT_LENGTH"):
@@ -47,6 +48,10 @@ async def bot_api(request: HttpRequest, token: str, method: str) -> HttpResponse
         params = {key: request.POST.get(key) for key in request.POST}
         params.update({key: request.GET.get(key) for key in request.GET if key not in params})
         files = {key: request.FILES[key] for key in request.FILES}
+    fault = await sync_to_async(faults.take)(token, method)
+    if fault is not None:
+        error = await faults.answer(fault)
+        return JsonResponse(error.as_json(), status=error.code)
     answer = await sync_to_async(botapi.call)(token, method, params, files)
     return JsonResponse(answer, status=200 if answer["ok"] else answer["error_code"])
 
@@ -138,3 +143,30 @@ async def rate_limits(request: HttpRequest, name: str) -> HttpResponse:
     except UnknownBot as error:
         return JsonResponse({"ok": False, "description": str(error)}, status=404)
     return JsonResponse({"ok": True, "result": {"enabled": bool(body.get("enabled", True))}})
+
+
+@csrf_exempt
+async def fault(request: HttpRequest, name: str) -> HttpResponse:
+    """``GET``: the bot's injected fault; ``POST`` a :class:`~.faults.FaultSpec` to set one
+    (``{"kind": null}`` clears it)."""
+    _remember(request)
+    try:
+        if request.method == "GET":
+            return JsonResponse(
+                {"ok": True, "result": await sync_to_async(faults.read_fault)(name)}
+            )
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        body = _json_body(request)
+        if body is None:
+            return JsonResponse({"ok": False, "description": "Send a JSON object"}, status=400)
+        spec = faults.FaultSpec.model_validate(body)
+        result = await sync_to_async(faults.set_fault)(name, spec)
+    except UnknownBot as error:
+        return JsonResponse({"ok": False, "description": str(error)}, status=404)
+    except ValidationError as error:
+        errors = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
+        )
+        return JsonResponse({"ok": False, "description": errors}, status=400)
+    return JsonResponse({"ok": True, "result": result})
