@@ -120,6 +120,7 @@ def chat(request: HttpRequest, name: str, chat_id: int) -> HttpResponse:
         "messagesUrl": reverse("localtg:messages", kwargs=api),
         "pressUrl": reverse("localtg:press", kwargs=api),
         "blockUrl": reverse("localtg:block", kwargs=api),
+        "webAppUrl": reverse("localtg:webapp", kwargs=api),
         "fileUrl": reverse("localtg:file", kwargs={"file_id": "FILE_ID"}),
         "socketPath": f"/ws/localtg/{name}/{chat_id}/",
     }

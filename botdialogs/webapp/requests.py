@@ -173,7 +173,10 @@ def telegram_web_app(
                 )
                 if user is not None:
                     login(request, user, backend="botdialogs.webapp.backends.TelegramBackend")
-            return function(request, *args, **kwargs)
+            try:
+                return function(request, *args, **kwargs)
+            except TelegramAuthError as error:  # e.g. no Idempotency-Key (webapp.dialogs)
+                return refusal(error)
 
         return csrf_exempt(wrapper)
 
