@@ -47,6 +47,7 @@ from botdialogs.webapp.requests import (
     TelegramWebAppUser,
     log_in_with_login_widget,
     login_widget,
+    mini_app_page,
     telegram_user_for,
     telegram_web_app,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "done",
     "log_in_with_login_widget",
     "login_widget",
+    "mini_app_page",
     "request_key",
     "sign_init_data",
     "sign_login_widget",

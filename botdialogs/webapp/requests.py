@@ -227,3 +227,25 @@ def login_widget(request: HttpRequest, bot_name: str) -> HttpResponse:
             status=403,
         )
     return JsonResponse({"ok": True, "user": user.get_username()})
+
+
+#: Who may frame a Mini App page: this site (local Telegram's panel) and Telegram's web
+#: clients, which show Mini Apps in an iframe; nobody else (clickjacking).
+FRAME_ANCESTORS = "'self' https://web.telegram.org"
+
+
+def mini_app_page(view: View) -> View:
+    """Let a Mini App's page be framed by Telegram's web clients and this site, no one else.
+
+    Django's ``X-Frame-Options: DENY`` would blank the page inside Telegram Web; the page gets
+    ``Content-Security-Policy: frame-ancestors`` instead (a policy the view set is kept).
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.xframe_options_exempt = True
+        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {FRAME_ANCESTORS}")
+        return response
+
+    return wrapper

@@ -30,6 +30,7 @@ MAX_QUANTITY = 20
 
 
 @require_GET
+@webapp.mini_app_page
 def menu(request: HttpRequest, bot_name: str) -> HttpResponse:
     """The page (public: it shows dishes; who orders is told by the signed initData)."""
     try:
