@@ -387,3 +387,27 @@ def test_login_widget_refuses_duplicate_fields(client: Client) -> None:
     answer = client.post("/login-widget/shop/", body, "application/x-www-form-urlencoded")
     assert answer.status_code == 400 and "twice" in answer.json()["error"]
     _nothing_stored(client)
+
+
+# -- settings and checks ---------------------------------------------------------------------
+def test_webapp_settings_are_checked() -> None:
+    from django.core import checks
+
+    from botdialogs.checks import check_settings
+    from botdialogs.conf import find_problems
+
+    bad = {**BOTDIALOGS, "WEBAPP_INIT_DATA_MAX_AGE": 0, "TELEGRAM_PUBLIC_KEY": "xyz"}
+    bad["WEBAPP_CREATE_USERS"] = "yes"
+    keys = {problem.key for problem in find_problems(bad)}
+    assert {
+        "BOTDIALOGS['WEBAPP_INIT_DATA_MAX_AGE']",
+        "BOTDIALOGS['TELEGRAM_PUBLIC_KEY']",
+        "BOTDIALOGS['WEBAPP_CREATE_USERS']",
+    } <= keys
+    lax = {**BOTDIALOGS, "WEBAPP_INIT_DATA_MAX_AGE": 7 * 86400, "WEBAPP_CREATE_USERS": True}
+    with override_settings(
+        BOTDIALOGS=lax, AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]
+    ):
+        ids = {message.id for message in check_settings() if message.level == checks.WARNING}
+    assert {"botdialogs.W021", "botdialogs.W022"} <= ids
+    assert not {"botdialogs.W021", "botdialogs.W022"} & {m.id for m in check_settings()}

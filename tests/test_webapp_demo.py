@@ -11,9 +11,13 @@ import urllib.error
 import urllib.request
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
+from aiogram.types import InlineQueryResultArticle, InputTextMessageContent
+from django.test import override_settings
 
+from botdialogs import webapp
 from botdialogs.models import BackgroundAction
 from botdialogs.testing import AsgiServer, LocalTelegram
 from project.shop.models import Order
@@ -97,3 +101,22 @@ def test_the_signing_endpoint_is_for_known_chats_only(inline_server: AsgiServer)
     telegram = LocalTelegram(inline_server.url)
     status, answer = post(telegram.api("chats/999999/webapp/"), {}, {})
     assert status == 404 and answer["ok"] is False
+
+
+def test_answer_web_app_query_posts_the_result_in_the_chat(
+    inline_server: AsgiServer, settings: Any
+) -> None:
+    chat, init_data = open_the_menu(inline_server)
+    query_id = parse_qs(init_data)["query_id"][0]
+    result = InlineQueryResultArticle(
+        id="1",
+        title="Order",
+        input_message_content=InputTextMessageContent(message_text="Mia shared the menu"),
+    )
+    local = {**settings.BOTDIALOGS, "LOCAL_TELEGRAM_URL": inline_server.url}
+    with override_settings(BOTDIALOGS=local, DEBUG=True):
+        sent = webapp.answer_web_app_query("default", query_id, result)
+        assert sent.inline_message_id
+        with pytest.raises(webapp.MalformedInitData):  # an app not opened inline has none
+            webapp.answer_web_app_query("default", "", result)
+    chat.wait_for_text("Mia shared the menu")

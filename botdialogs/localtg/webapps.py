@@ -37,8 +37,8 @@ def init_data_for(bot_name: str, chat_id: int) -> str:
         # Telegram's per-chat opaque id: stable for one chat, meaningless elsewhere.
         "chat_instance": str(chat.chat_id * 7919 % 10**18),
         "chat_type": "private",
-        # Inline-mode apps get a query id; opened from a button, one is harmless.
-        "query_id": "LT" + secrets.token_urlsafe(12),
+        # For answerWebAppQuery; local Telegram's names the chat it answers into (botapi).
+        "query_id": f"LT{chat.chat_id}-{secrets.token_hex(8)}",
     }
     return sign_init_data(fields, bot_token(bot_name))
 
