@@ -20,7 +20,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
       would share every chat's dialog state;
     - E016: a bot without a token (it talks to local Telegram) while the optional app
       ``botdialogs.localtg`` is not installed;
-    - W001: a local bot (no token) without a webhook secret while DEBUG is off.
+    - W001: a local bot (no token) without a webhook secret while DEBUG is off;
+    - W021, W022: Mini App settings (:func:`_webapp_warnings`).
     """
     problems = conf.find_problems()
     messages: list[checks.CheckMessage] = [
@@ -52,6 +53,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
     messages.extend(_shared_bot_ids())
     messages.extend(_local_bots_without_local_telegram())
+    messages.extend(_webapp_warnings())
+    return messages
+
+
+def _webapp_warnings() -> list[checks.CheckMessage]:
+    """W021: initData trusted for over a day; W022: WEBAPP_CREATE_USERS without the backend."""
+    current = conf.get_settings()
+    messages: list[checks.CheckMessage] = []
+    if current.webapp_init_data_max_age > 24 * 60 * 60:
+        messages.append(
+            checks.Warning(
+                "BOTDIALOGS['WEBAPP_INIT_DATA_MAX_AGE'] is over a day: a leaked Mini App "
+                "initData would be trusted that long",
+                hint="An hour (the default) covers a Mini App session.",
+                id="botdialogs.W021",
+            )
+        )
+    backend = "botdialogs.webapp.backends.TelegramBackend"
+    if current.webapp_create_users and backend not in settings.AUTHENTICATION_BACKENDS:
+        messages.append(
+            checks.Warning(
+                "BOTDIALOGS['WEBAPP_CREATE_USERS'] is on but no Telegram sign-in can happen: "
+                f"{backend!r} is not in AUTHENTICATION_BACKENDS",
+                hint=f"Add {backend!r} to AUTHENTICATION_BACKENDS.",
+                id="botdialogs.W022",
+            )
+        )
     return messages
 
 

@@ -30,12 +30,18 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "LINK_TOKEN_MAX_AGE": 86400,        # seconds a site-user link token stays valid
         "TIMERS_IN_PROCESS": "auto",        # fire dialog timers in the web process: "auto"
                                             # (when Celery runs eagerly), True or False
+        "WEBAPP_INIT_DATA_MAX_AGE": 3600,   # seconds a Mini App's initData is trusted
+        "WEBAPP_MAX_INIT_DATA_BYTES": 4096, # longer initData is refused (400)
+        "WEBAPP_CREATE_USERS": False,       # sign-in of an unlinked Telegram user creates one
+        "LOGIN_WIDGET_MAX_AGE": 86400,      # seconds a Login Widget sign-in is trusted
+        "TELEGRAM_PUBLIC_KEY": "",          # "" -> Telegram's production Ed25519 key (hex)
     }
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +73,14 @@ DEFAULTS: dict[str, Any] = {
     "LINK_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Without a broker nothing runs beat: the web server fires dialog timers itself.
     "TIMERS_IN_PROCESS": "auto",
+    # Mini Apps (botdialogs.webapp). initData is signed when the app opens and reused for
+    # every request the page makes: an hour bounds a leaked one without cutting a session.
+    "WEBAPP_INIT_DATA_MAX_AGE": 60 * 60,
+    # Real initData is well under 2 KB; more is not Telegram's.
+    "WEBAPP_MAX_INIT_DATA_BYTES": 4096,
+    "WEBAPP_CREATE_USERS": False,
+    "LOGIN_WIDGET_MAX_AGE": 24 * 60 * 60,
+    "TELEGRAM_PUBLIC_KEY": "",
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -130,6 +144,11 @@ class BotDialogsSettings:
     broadcast_redis_url: str
     link_token_max_age: int
     timers_in_process: str | bool = "auto"
+    webapp_init_data_max_age: int = DEFAULTS["WEBAPP_INIT_DATA_MAX_AGE"]
+    webapp_max_init_data_bytes: int = DEFAULTS["WEBAPP_MAX_INIT_DATA_BYTES"]
+    webapp_create_users: bool = False
+    login_widget_max_age: int = DEFAULTS["LOGIN_WIDGET_MAX_AGE"]
+    telegram_public_key: str = ""
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -248,7 +267,14 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 f"must be one of {', '.join(BACKGROUND_BACKENDS)}",
             )
         )
-    for key in ("WEBHOOK_MAX_BODY_BYTES", "UPDATE_ID_TTL", "LINK_TOKEN_MAX_AGE"):
+    for key in (
+        "WEBHOOK_MAX_BODY_BYTES",
+        "UPDATE_ID_TTL",
+        "LINK_TOKEN_MAX_AGE",
+        "WEBAPP_INIT_DATA_MAX_AGE",
+        "WEBAPP_MAX_INIT_DATA_BYTES",
+        "LOGIN_WIDGET_MAX_AGE",
+    ):
         value = raw.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(
@@ -274,6 +300,25 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012",
                 "BOTDIALOGS['TIMERS_IN_PROCESS']",
                 'must be "auto", True or False',
+            )
+        )
+    problems.extend(_webapp_problems(raw))
+    return problems
+
+
+def _webapp_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    if not isinstance(raw.get("WEBAPP_CREATE_USERS", False), bool):
+        problems.append(
+            ConfigProblem("botdialogs.E012", "BOTDIALOGS['WEBAPP_CREATE_USERS']", "must be a bool")
+        )
+    key = raw.get("TELEGRAM_PUBLIC_KEY", "")
+    if not isinstance(key, str) or (key and not re.fullmatch(r"[0-9a-f]{64}", key)):
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E012",
+                "BOTDIALOGS['TELEGRAM_PUBLIC_KEY']",
+                'must be "" or an Ed25519 public key as 64 lowercase hex digits',
             )
         )
     return problems
@@ -325,6 +370,11 @@ def get_settings() -> BotDialogsSettings:
         broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
         link_token_max_age=values["LINK_TOKEN_MAX_AGE"],
         timers_in_process=values["TIMERS_IN_PROCESS"],
+        webapp_init_data_max_age=values["WEBAPP_INIT_DATA_MAX_AGE"],
+        webapp_max_init_data_bytes=values["WEBAPP_MAX_INIT_DATA_BYTES"],
+        webapp_create_users=values["WEBAPP_CREATE_USERS"],
+        login_widget_max_age=values["LOGIN_WIDGET_MAX_AGE"],
+        telegram_public_key=values["TELEGRAM_PUBLIC_KEY"],
     )
 
 

@@ -175,6 +175,9 @@ CELERY_BEAT_SCHEDULE = {
 DEMO_COUNTER_TICK = float(os.environ.get("DEMO_COUNTER_TICK") or 1)
 DEMO_FOOD_REMIND_AFTER = float(os.environ.get("DEMO_FOOD_REMIND_AFTER") or 60)
 DEMO_FOOD_CLOSE_AFTER = float(os.environ.get("DEMO_FOOD_CLOSE_AFTER") or 300)
+# Where Telegram opens the demo's Mini App ("Open the menu"): the site's public https
+# address. "" gives a path on this site, which local Telegram's panel opens.
+DEMO_SITE_URL = os.environ.get("DEMO_SITE_URL", "").rstrip("/")
 
 BOTDIALOGS = {
     "BOTS": {

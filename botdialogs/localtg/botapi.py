@@ -34,7 +34,14 @@ from botdialogs.localtg.revisions import bump
 
 #: Parameters Telegram takes as JSON-serialised objects (aiogram sends them as strings).
 JSON_PARAMS = frozenset(
-    {"reply_markup", "entities", "caption_entities", "allowed_updates", "link_preview_options"}
+    {
+        "reply_markup",
+        "entities",
+        "caption_entities",
+        "allowed_updates",
+        "link_preview_options",
+        "result",
+    }
 )
 
 
@@ -241,6 +248,32 @@ def answer_callback_query(
     return True
 
 
+def answer_web_app_query(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """answerWebAppQuery: an article's text lands in the chat whose Mini App asked.
+
+    Local query ids name their chat (``LT<chat id>-<random>``, :mod:`.webapps`).
+    """
+    query_id = str(params.get("web_app_query_id") or "")
+    chat_id, sep, _ = query_id.removeprefix("LT").partition("-")
+    result = params.get("result")
+    if not query_id.startswith("LT") or not sep or not chat_id.lstrip("-").isdigit():
+        raise BotApiError(
+            400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+        )
+    if not isinstance(result, dict):
+        raise BotApiError(400, "Bad Request: can't parse inline query result")
+    content = result.get("input_message_content") or {}
+    text = content.get("message_text") if isinstance(content, dict) else None
+    if not isinstance(text, str) or not text:
+        raise BotApiError(400, "Bad Request: local Telegram shows article results with text only")
+    message = _new_bot_message(
+        bot,
+        {"chat_id": chat_id, "reply_markup": result.get("reply_markup")},
+        text=text[:MAX_TEXT_LENGTH],
+    )
+    return {"inline_message_id": f"LT{chat_id}_{message['message_id']}"}
+
+
 def set_webhook(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """setWebhook: where local Telegram delivers this bot's updates."""
     url = str(params.get("url") or "")
@@ -284,6 +317,7 @@ METHODS: dict[str, Method] = {
     "editmessagereplymarkup": edit_message_reply_markup,
     "deletemessage": delete_message,
     "answercallbackquery": answer_callback_query,
+    "answerwebappquery": answer_web_app_query,
     "setwebhook": set_webhook,
     "deletewebhook": delete_webhook,
     "getwebhookinfo": get_webhook_info,

@@ -121,6 +121,7 @@ def chat(request: HttpRequest, name: str, chat_id: int) -> HttpResponse:
         "pressUrl": reverse("localtg:press", kwargs=api),
         "blockUrl": reverse("localtg:block", kwargs=api),
         "faultsUrl": reverse("localtg:faults", kwargs={"name": name}),
+        "webAppUrl": reverse("localtg:webapp", kwargs=api),
         "fileUrl": reverse("localtg:file", kwargs={"file_id": "FILE_ID"}),
         "socketPath": f"/ws/localtg/{name}/{chat_id}/",
     }

@@ -9,7 +9,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, Message
 from aiogram_dialog import Dialog, DialogManager, StartMode, Window
-from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, SwitchTo
+from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, SwitchTo, WebApp
 from aiogram_dialog.widgets.text import Const, Format
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -59,7 +59,15 @@ async def cart_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str,
         "items": list(MENU.items()),
         "cart_text": "\n".join(lines) if lines else "Your cart is empty.",
         "has_items": bool(cart),
+        "menu_url": menu_url(_bot_name(dialog_manager)),
     }
+
+
+def menu_url(bot_name: str) -> str:
+    """The Mini App page listing the dishes (project.shop.views): absolute for Telegram."""
+    from django.urls import reverse
+
+    return settings.DEMO_SITE_URL + reverse("shop:menu", kwargs={"bot_name": bot_name})
 
 
 async def on_item(callback: CallbackQuery, widget: Any, manager: DialogManager, item: str) -> None:
@@ -102,8 +110,19 @@ def _chat(manager: DialogManager) -> tuple[str, int, int]:
     return _bot_name(manager), user_id, chat.id if chat is not None else user_id
 
 
+async def placed_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    """The order id: set by Finish, or given by the Mini App's start (project.shop.views)."""
+    start = dialog_manager.start_data if isinstance(dialog_manager.start_data, dict) else {}
+    return {"order_id": dialog_manager.dialog_data.get("order_id", start.get("order_id"))}
+
+
 async def on_order_start(start_data: Any, manager: DialogManager) -> None:
-    """An idle user is reminded, then the order closes (delays are settings)."""
+    """An idle user is reminded, then the order closes (delays are settings).
+
+    An order placed from the Mini App starts at "placed": nothing to wait for.
+    """
+    if isinstance(start_data, dict) and "order_id" in start_data:
+        return
     bot, user_id, chat_id = _chat(manager)
     # Scheduled by import (botdialogs.timers): in a handler they commit with this update.
     await timers.aschedule(
@@ -169,13 +188,16 @@ def food_order() -> Dialog:
                 Button(Const("Finish"), id="finish", on_click=on_finish, when="has_items"),
                 Cancel(Const("Cancel")),
             ),
+            # A Mini App: the page orders for itself and starts "Order #N placed" (shop.views).
+            WebApp(Const("Open the menu"), url=Format("{menu_url}"), id="menu_app"),
             state=FoodOrder.cart,
             getter=cart_getter,
         ),
         Window(
-            Format("Order #{dialog_data[order_id]} placed. Thank you!"),
+            Format("Order #{order_id} placed. Thank you!"),
             Cancel(Const("Back to menu")),
             state=FoodOrder.placed,
+            getter=placed_getter,
         ),
         Window(
             Const("Come back when you are hungry!"),

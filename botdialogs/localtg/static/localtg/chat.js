@@ -135,6 +135,13 @@
             link.rel = "noopener noreferrer";
           }
           line.append(link);
+        } else if (button.web_app !== undefined && window.localtgWebAppPanel) {
+          // A Mini App: opened in the panel of webapp_panel.js, with signed initData.
+          const open = el("button", "lt-inline-button", String(button.text || "") + " ▣");
+          open.type = "button";
+          open.addEventListener("click", () => window.localtgWebAppPanel.open(
+            String((button.web_app || {}).url || ""), String(button.text || "")));
+          line.append(open);
         } else {
           const press = el("button", "lt-inline-button", String(button.text || ""));
           press.type = "button";
