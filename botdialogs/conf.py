@@ -30,6 +30,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "LINK_TOKEN_MAX_AGE": 86400,        # seconds a site-user link token stays valid
         "TIMERS_IN_PROCESS": "auto",        # fire dialog timers in the web process: "auto"
                                             # (when Celery runs eagerly), True or False
+        "SITE_USER_LANGUAGE": None,         # dotted path: f(site user pk) -> code or None
+        "BOT_COMMANDS": None,               # dotted path: [(command, gettext_lazy(text))]
     }
 """
 
@@ -67,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "LINK_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Without a broker nothing runs beat: the web server fires dialog timers itself.
     "TIMERS_IN_PROCESS": "auto",
+    # botdialogs.i18n: the linked site user's language (a hook), the bots' menu of commands.
+    "SITE_USER_LANGUAGE": None,
+    "BOT_COMMANDS": None,
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -130,6 +135,8 @@ class BotDialogsSettings:
     broadcast_redis_url: str
     link_token_max_age: int
     timers_in_process: str | bool = "auto"
+    site_user_language: str | None = None
+    bot_commands: str | None = None
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -268,6 +275,11 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012", "BOTDIALOGS['BROADCAST_RATE']", "must be a positive number"
             )
         )
+    for key in ("SITE_USER_LANGUAGE", "BOT_COMMANDS"):
+        if not isinstance(raw.get(key) or "", str):
+            problems.append(
+                ConfigProblem("botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a dotted path")
+            )
     if raw.get("TIMERS_IN_PROCESS", "auto") not in ("auto", True, False):
         problems.append(
             ConfigProblem(
@@ -325,6 +337,8 @@ def get_settings() -> BotDialogsSettings:
         broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
         link_token_max_age=values["LINK_TOKEN_MAX_AGE"],
         timers_in_process=values["TIMERS_IN_PROCESS"],
+        site_user_language=values["SITE_USER_LANGUAGE"] or None,
+        bot_commands=values["BOT_COMMANDS"] or None,
     )
 
 

@@ -21,6 +21,7 @@ from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.database import STACK_REF_FIELDS, LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
+    CHAT_READ_FIELDS,
     KEY_FIELDS,
     ChatScope,
     Row,
@@ -93,7 +94,7 @@ class OrmDatabase:
         bot_id, chat_id, thread_id, bcid = scope
         where = Q(bot_id=bot_id, chat_id=chat_id, thread_id=thread_id, business_connection_id=bcid)
         chats = TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id).values(
-            "bot_id", "chat_id", "user_id", "is_blocked", "last_seen", *CHAT_FIELDS
+            "bot_id", "chat_id", "user_id", "is_blocked", "last_seen", *CHAT_READ_FIELDS
         )
         return scope_rows(
             FsmRecord.objects.filter(where).values(),

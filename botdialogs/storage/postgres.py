@@ -28,7 +28,7 @@ from botdialogs.storage.claims import AlreadyProcessed, Claim
 from botdialogs.storage.connections import LoopPool, scope_lock_key
 from botdialogs.storage.database import Transaction, WritePlan
 from botdialogs.storage.rows import (
-    CHAT_FIELDS,
+    CHAT_READ_FIELDS,
     KEY_FIELDS,
     NAME_FIELD,
     ChatScope,
@@ -58,7 +58,7 @@ SELECT_SCOPE = tuple(
     for kind in ("fsm", "stack", "context", "node")
 )
 SELECT_CHATS = (
-    f"SELECT bot_id, chat_id, user_id, is_blocked, last_seen, {', '.join(CHAT_FIELDS)} "
+    f"SELECT bot_id, chat_id, user_id, is_blocked, last_seen, {', '.join(CHAT_READ_FIELDS)} "
     f"FROM {TABLES['chat']} WHERE bot_id = %s AND chat_id = %s"
 )
 # A context's stack row id, found by the server in the same transaction as the stack's write.

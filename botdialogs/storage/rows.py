@@ -36,6 +36,9 @@ TOP_STATE = "_top_state"
 KEY_FIELDS = ("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id")
 NAME_FIELD = {"fsm": "destiny", "stack": "stack_id", "context": "intent_id", "node": "router"}
 CHAT_FIELDS = ("chat_type", "title", "username", "first_name", "last_name", "language_code")
+#: What round trip 1 reads of a chat: CHAT_FIELDS and what no update writes, the chat's chosen
+#: language and its site user (botdialogs.i18n picks the update's language from them).
+CHAT_READ_FIELDS = (*CHAT_FIELDS, "language", "language_source", "site_user_id")
 
 ChatScope = tuple[int, int, int, str]  # bot_id, chat_id, thread_id, business_connection_id
 # kind, bot_id, chat_id, user_id, thread_id, business_connection_id, destiny/stack/intent id
