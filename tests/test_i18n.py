@@ -87,7 +87,9 @@ def shown(session: RecordingSession) -> str:
 
 
 def labels(session: RecordingSession) -> list[str]:
-    markup = next(c.reply_markup for c in reversed(session.calls) if getattr(c, "reply_markup", None))
+    markup = next(
+        c.reply_markup for c in reversed(session.calls) if getattr(c, "reply_markup", None)
+    )
     return [button.text for row in markup.inline_keyboard for button in row]
 
 

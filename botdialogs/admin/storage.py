@@ -38,6 +38,7 @@ from botdialogs.admin.big_tables import (
     pretty_json,
 )
 from botdialogs.admin.confirmation import PlannedChange, confirm_then_run
+from botdialogs.admin.languages import ChatLanguageAdmin
 from botdialogs.admin.people import person_html, playground_url, short_name, with_people
 from botdialogs.admin.repair import (
     RESET_NOTICE,
@@ -180,7 +181,7 @@ class StorageAdmin(NulSafeAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TelegramChat)
-class TelegramChatAdmin(StorageAdmin):
+class TelegramChatAdmin(ChatLanguageAdmin, StorageAdmin):
     """Who the bots talk to; "Reset dialogs" gives a chat a fresh start."""
 
     list_display = (
@@ -191,6 +192,7 @@ class TelegramChatAdmin(StorageAdmin):
         "chat_type",
         "bot",
         "site_user",
+        "language_shown",
         "is_blocked",
         "seen",
         "dialogs",
@@ -210,11 +212,12 @@ class TelegramChatAdmin(StorageAdmin):
         "first_name",
         "last_name",
         "language_code",
+        "language_shown",
         "first_seen",
         "seen",
         "dialogs",
     )
-    fields = (*readonly_fields, "site_user", "is_blocked")
+    fields = (*readonly_fields, "site_user", "language", "is_blocked")
     actions = ("reset_dialogs",)
 
     def username_q(self, names: set[str]) -> Q:

@@ -47,7 +47,7 @@ class LanguageSource(enum.StrEnum):
     DEFAULT = "site default"
 
 
-_CHOSEN_BY = {
+_CHOSEN_BY: dict[str, LanguageSource] = {
     LanguageChosenBy.USER: LanguageSource.USER,
     LanguageChosenBy.ADMIN: LanguageSource.ADMIN,
     LanguageChosenBy.SITE: LanguageSource.SITE,
@@ -156,3 +156,15 @@ def set_chat_language(
     chat.language_source = chosen_by if chat.language else ""
     chat.save(update_fields=["language", "language_source"])
     return chat_language(chat)
+
+
+def stored_chat_language(bot_id: int, chat_id: int, user_id: int | None) -> ChatLanguage | None:
+    """The language of a stored chat by its key (None when the bot never saw it); one query.
+
+    ``user_id`` None: the chat's first user (a group's events may name the chat only).
+    """
+    chats = TelegramChat.objects.filter(bot_id=bot_id, chat_id=chat_id)
+    if user_id is not None:
+        chats = chats.filter(user_id=user_id)
+    chat = chats.order_by("pk").first()
+    return chat_language(chat) if chat is not None else None

@@ -93,13 +93,11 @@ async def _chat_row(chat: UpdateChat) -> dict[str, Any] | None:
     if unit is not None:
         return unit.known_chats.get(ident)  # read with the chat in round trip 1
     # Another storage (Redis, memory) keeps no chat rows in its unit: one query.
-    return (
-        await TelegramChat.objects.filter(
-            bot_id=chat.bot_id, chat_id=chat.chat_id, user_id=chat.user_id
-        )
-        .values("language", "language_source", "language_code", "site_user_id")
-        .afirst()
-    )
+    rows = TelegramChat.objects.filter(
+        bot_id=chat.bot_id, chat_id=chat.chat_id, user_id=chat.user_id
+    ).values("language", "language_source", "language_code", "site_user_id")
+    found = await rows.afirst()
+    return dict(found) if found is not None else None
 
 
 async def language_for(chat: UpdateChat) -> ChatLanguage:
