@@ -20,7 +20,8 @@ from botdialogs.models import LanguageChosenBy, TelegramChat
 from botdialogs.testing import AsgiServer, LocalTelegram
 from tests.fakes import RecordingSession
 from tests.i18n_catalogs import ROOT, catalogs, compiled_catalogs  # noqa: F401
-from tests.test_i18n import labels, send, session, shown  # noqa: F401 - session is a fixture
+from tests.test_i18n import send, shown
+from tests.test_i18n import session as bot_session  # noqa: F401 - a fixture
 from tests.test_monitor import has, no_watchers, receive_events, session_cookie, watch  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("compiled_catalogs")]
@@ -31,10 +32,11 @@ def change_url(chat: TelegramChat) -> str:
 
 
 def test_the_admin_sets_a_language_and_the_chat_is_redrawn(
-    admin_client: Client, session: RecordingSession
+    admin_client: Client,
+    bot_session: RecordingSession,  # noqa: F811 - the fixture imported above
 ) -> None:
     send(9201, "/start", "en")
-    assert shown(session) == "Hello, Ann! What would you like to do?"
+    assert shown(bot_session) == "Hello, Ann! What would you like to do?"
     chat = TelegramChat.objects.get(chat_id=9201)
     page = admin_client.get(change_url(chat)).content.decode()
     assert "en-us (site default)" not in page and "en (Telegram app)" in page
@@ -45,18 +47,17 @@ def test_the_admin_sets_a_language_and_the_chat_is_redrawn(
     chat.refresh_from_db()
     assert (chat.language, chat.language_source) == ("ru", LanguageChosenBy.ADMIN)
     # The open menu, redrawn from the background in Russian (a background event has no name).
-    assert shown(session) == "Привет, друг! Что вы хотите сделать?"
+    assert shown(bot_session) == "Привет, друг! Что вы хотите сделать?"
     listing = admin_client.get(reverse("admin:botdialogs_telegramchat_changelist"))
     assert "ru (set by an admin)" in listing.content.decode()
     admin_client.post(change_url(chat), {"site_user": "", "language": "", "is_blocked": ""})
     chat.refresh_from_db()
     assert (chat.language, chat.language_source) == ("", "")
-    assert shown(session) == "Hello, there! What would you like to do?"
+    assert shown(bot_session) == "Hello, there! What would you like to do?"
 
 
-def test_the_admin_refuses_a_language_the_site_does_not_offer(
-    admin_client: Client, session: RecordingSession
-) -> None:
+@pytest.mark.usefixtures("bot_session")
+def test_the_admin_refuses_a_language_the_site_does_not_offer(admin_client: Client) -> None:
     send(9202, "/start", "en")
     chat = TelegramChat.objects.get(chat_id=9202)
     response = admin_client.post(
@@ -109,9 +110,8 @@ def test_makemessages_finds_the_demos_texts(
         assert "#, fuzzy" not in kept.partition("\n\n")[2]
 
 
-def test_setcommands_prints_each_languages_commands(
-    session: RecordingSession, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.usefixtures("bot_session")
+def test_setcommands_prints_each_languages_commands(capsys: pytest.CaptureFixture[str]) -> None:
     call_command("setcommands", "default")
     out = capsys.readouterr().out
     assert "de: /start Hauptmenü, /settings Einstellungen: deine Sprache" in out
