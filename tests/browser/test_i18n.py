@@ -49,8 +49,11 @@ async def test_a_russian_conversation_in_the_playground(
     await say(page, "/settings")
     settings = bubble(page, "Язык: Русский")
     await expect(settings).to_be_visible()
+    settings_id = await settings.get_attribute("data-message-id")
     await button(page, "Deutsch").click()
-    await expect(settings.locator(".lt-text")).to_have_text("Einstellungen\nSprache: Deutsch")
+    # The same message, redrawn in German.
+    redrawn = page.locator(f'.lt-msg[data-message-id="{settings_id}"] .lt-text')
+    await expect(redrawn).to_have_text("Einstellungen\nSprache: Deutsch")
     await button(page, "Schließen").click()
     # Closing the settings shows the cart again, now in German.
     await expect(page.locator(".lt-msg .lt-text").last).to_contain_text("5 x Pizzen")
