@@ -35,6 +35,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "WEBAPP_CREATE_USERS": False,       # sign-in of an unlinked Telegram user creates one
         "LOGIN_WIDGET_MAX_AGE": 86400,      # seconds a Login Widget sign-in is trusted
         "TELEGRAM_PUBLIC_KEY": "",          # "" -> Telegram's production Ed25519 key (hex)
+        "SITE_USER_LANGUAGE": None,         # dotted path: f(site user pk) -> code or None
+        "BOT_COMMANDS": None,               # dotted path: [(command, gettext_lazy(text))]
     }
 """
 
@@ -81,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBAPP_CREATE_USERS": False,
     "LOGIN_WIDGET_MAX_AGE": 24 * 60 * 60,
     "TELEGRAM_PUBLIC_KEY": "",
+    # botdialogs.i18n: the linked site user's language (a hook), the bots' menu of commands.
+    "SITE_USER_LANGUAGE": None,
+    "BOT_COMMANDS": None,
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -149,6 +154,8 @@ class BotDialogsSettings:
     webapp_create_users: bool = False
     login_widget_max_age: int = DEFAULTS["LOGIN_WIDGET_MAX_AGE"]
     telegram_public_key: str = ""
+    site_user_language: str | None = None
+    bot_commands: str | None = None
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -294,6 +301,11 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012", "BOTDIALOGS['BROADCAST_RATE']", "must be a positive number"
             )
         )
+    for key in ("SITE_USER_LANGUAGE", "BOT_COMMANDS"):
+        if not isinstance(raw.get(key) or "", str):
+            problems.append(
+                ConfigProblem("botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a dotted path")
+            )
     if raw.get("TIMERS_IN_PROCESS", "auto") not in ("auto", True, False):
         problems.append(
             ConfigProblem(
@@ -375,6 +387,8 @@ def get_settings() -> BotDialogsSettings:
         webapp_create_users=values["WEBAPP_CREATE_USERS"],
         login_widget_max_age=values["LOGIN_WIDGET_MAX_AGE"],
         telegram_public_key=values["TELEGRAM_PUBLIC_KEY"],
+        site_user_language=values["SITE_USER_LANGUAGE"] or None,
+        bot_commands=values["BOT_COMMANDS"] or None,
     )
 
 

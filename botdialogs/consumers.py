@@ -20,11 +20,13 @@ from django.urls import NoReverseMatch, reverse
 from botdialogs.background.performing import aperform_recorded
 from botdialogs.engine.bots import bot_id, bot_name_for_id
 from botdialogs.exceptions import MissingExtra, UnknownBot
+from botdialogs.i18n.languages import stored_chat_language
 from botdialogs.monitor import GROUP, presence
 
 try:
     from channels.auth import get_user
     from channels.consumer import AsyncConsumer
+    from channels.db import database_sync_to_async
     from channels.generic.websocket import AsyncWebsocketConsumer
 except ImportError as error:
     raise MissingExtra("channels", "channels", "botdialogs.consumers") from error
@@ -127,6 +129,7 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         if wanted_user is not None and wanted_user not in _people(event):
             return
         event["stack_url"] = _stack_url(event)
+        event.update(await _chat_language(event))
         await self.send(text_data=json.dumps({"type": "event", "event": event}))
 
     async def _keep_present(self) -> None:
@@ -143,6 +146,16 @@ class MonitorConsumer(AsyncWebsocketConsumer):
                     await self.close(code=FORBIDDEN)
                     return
             await presence.heartbeat(self.channel_name)
+
+
+@database_sync_to_async
+def _chat_language(event: dict[str, Any]) -> dict[str, str]:
+    """The chat's language now and where it came from (one query, only while watched)."""
+    bot, chat_id = event.get("bot_id"), event.get("chat_id")
+    if not isinstance(bot, int) or not isinstance(chat_id, int):
+        return {}
+    found = stored_chat_language(bot, chat_id, event.get("user_id"))
+    return {"language": found.code, "language_source": found.source} if found else {}
 
 
 def _people(event: dict[str, Any]) -> tuple[Any, Any]:

@@ -30,6 +30,18 @@ class ChatKeyFields(models.Model):
         abstract = True
 
 
+#: Longest language code a chat stores (Django's codes: "en", "pt-br", "zh-hans", "es-419").
+LANGUAGE_MAX_LENGTH = 15
+
+
+class LanguageChosenBy(models.TextChoices):
+    """Who set :attr:`TelegramChat.language` (see :mod:`botdialogs.i18n`)."""
+
+    USER = "user", "the user, in the bot"
+    ADMIN = "admin", "an admin"
+    SITE = "site", "site code"
+
+
 class TelegramChat(models.Model):
     """A (bot, chat, user) the bot has seen: how site code finds whom to update."""
 
@@ -41,7 +53,31 @@ class TelegramChat(models.Model):
     username = models.CharField(max_length=64, blank=True, default="")
     first_name = models.CharField("first name", max_length=255, blank=True, default="")
     last_name = models.CharField("last name", max_length=255, blank=True, default="")
-    language_code = models.CharField("language", max_length=16, blank=True, default="")
+    language_code = models.CharField(
+        "Telegram language",
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="The language_code of the user's Telegram app, as it last sent it.",
+    )
+    # db_default: the storage's own INSERT of a new chat names only the columns it writes.
+    language = models.CharField(
+        "chosen language",
+        max_length=LANGUAGE_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="A code of settings.LANGUAGES chosen for this chat (in the bot, by site "
+        "code or here); empty: the site user's, else Telegram's, else the site's default.",
+    )
+    language_source = models.CharField(
+        "language chosen by",
+        max_length=8,
+        blank=True,
+        default="",
+        db_default="",
+        choices=LanguageChosenBy.choices,
+    )
     site_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="site user",

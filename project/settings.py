@@ -196,6 +196,8 @@ BOTDIALOGS = {
     "TIMERS_IN_PROCESS": {"1": True, "0": False}.get(
         os.environ.get("TIMERS_IN_PROCESS", ""), "auto"
     ),
+    # The bot's menu of commands in each language (`manage.py setcommands default`).
+    "BOT_COMMANDS": "project.bot.dialogs.COMMANDS",
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +206,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The languages the demo bot speaks (botdialogs.i18n maps each user's onto one of them),
+# each named in its own language for the bot's Settings window.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский")]
+# Catalogs of the demo bot's texts (`manage.py makemessages`; bin/setup compiles them).
+LOCALE_PATHS = [BASE_DIR / "project" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

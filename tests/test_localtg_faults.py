@@ -24,7 +24,7 @@ from django.test import Client
 from django.utils import timezone
 
 from botdialogs import background
-from botdialogs.background.delivery import deliver
+from botdialogs.background.transport import deliver
 from botdialogs.engine.bots import bot_token
 from botdialogs.localtg.models import LocalFault, LocalMessage
 from botdialogs.localtg.objects import message_json

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from botdialogs.admin.big_tables import BlockedListFilter, BotListFilter
 from botdialogs.admin.confirmation import PlannedChange, confirm_then_run
+from botdialogs.admin.languages import ChatLanguageAdmin
 from botdialogs.admin.people import playground_url, short_name
 from botdialogs.admin.repair import RESET_NOTICE, RepairOutcome, plural, reset_for_support
 from botdialogs.admin.storage import LAST_SEEN, RESET_PAGE, StorageAdmin, seen_text
@@ -20,7 +21,7 @@ from botdialogs.models import DialogStack, TelegramChat
 
 
 @admin.register(TelegramChat)
-class TelegramChatAdmin(StorageAdmin):
+class TelegramChatAdmin(ChatLanguageAdmin, StorageAdmin):
     """Who the bots talk to; "Reset dialogs" gives a chat a fresh start."""
 
     list_display = (
@@ -31,6 +32,7 @@ class TelegramChatAdmin(StorageAdmin):
         "chat_type",
         "bot",
         "site_user",
+        "language_shown",
         "is_blocked",
         "seen",
         "dialogs",
@@ -50,11 +52,12 @@ class TelegramChatAdmin(StorageAdmin):
         "first_name",
         "last_name",
         "language_code",
+        "language_shown",
         "first_seen",
         "seen",
         "dialogs",
     )
-    fields = (*readonly_fields, "site_user", "is_blocked")
+    fields = (*readonly_fields, "site_user", "language", "is_blocked")
     actions = ("reset_dialogs",)
 
     def username_q(self, names: set[str]) -> Q:

@@ -22,6 +22,7 @@ from botdialogs.localtg.errors import CANT_BE_EDITED, EDIT_NOT_FOUND, NOT_MODIFI
 from botdialogs.localtg.files import file_id_of
 from botdialogs.localtg.formatting import FormattingError, formatted
 from botdialogs.localtg.limits import (
+    MAX_TEXT_LENGTH,
     check_answerable,
     check_caption_length,
     check_rate,
@@ -306,6 +307,40 @@ def get_webhook_info(bot: LocalBot, params: Mapping[str, Any], files: Mapping[st
     return info
 
 
+def _commands_language(params: Mapping[str, Any]) -> str:
+    # Scopes other than the default one are not emulated: every chat shares the list.
+    return str(params.get("language_code") or "")
+
+
+def set_my_commands(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """setMyCommands: the bot's menu of commands for one language (or the default)."""
+    commands = params.get("commands")
+    if isinstance(commands, str):
+        try:
+            commands = json.loads(commands)
+        except ValueError:
+            raise BotApiError(400, "Bad Request: can't parse commands JSON object") from None
+    if not isinstance(commands, list) or not all(
+        isinstance(c, dict) and c.get("command") and c.get("description") for c in commands
+    ):
+        raise BotApiError(400, "Bad Request: commands must be a list of command/description")
+    bot.commands = {**bot.commands, _commands_language(params): commands}
+    bot.save(update_fields=["commands"])
+    return True
+
+
+def get_my_commands(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """getMyCommands: the list of a language, else the default list."""
+    return bot.commands.get(_commands_language(params), bot.commands.get("", []))
+
+
+def delete_my_commands(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """deleteMyCommands."""
+    bot.commands = {k: v for k, v in bot.commands.items() if k != _commands_language(params)}
+    bot.save(update_fields=["commands"])
+    return True
+
+
 Method = Callable[[LocalBot, Mapping[str, Any], Mapping[str, Any]], Any]
 METHODS: dict[str, Method] = {
     "getme": get_me,
@@ -321,6 +356,9 @@ METHODS: dict[str, Method] = {
     "setwebhook": set_webhook,
     "deletewebhook": delete_webhook,
     "getwebhookinfo": get_webhook_info,
+    "setmycommands": set_my_commands,
+    "getmycommands": get_my_commands,
+    "deletemycommands": delete_my_commands,
 }
 
 

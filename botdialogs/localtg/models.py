@@ -25,6 +25,12 @@ class LocalBot(models.Model):
         "webhook set", default=False, help_text="Off: updates go to the default webhook URL."
     )
     allowed_updates = models.JSONField("allowed updates", null=True, blank=True)
+    commands = models.JSONField(
+        "commands",
+        default=dict,
+        blank=True,
+        help_text='Set by setMyCommands: language code ("" for the default) -> commands.',
+    )
     rate_limited = models.BooleanField(
         "enforce rate limits",
         default=False,

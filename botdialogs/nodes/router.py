@@ -27,6 +27,7 @@ from botdialogs.background import send
 from botdialogs.background.actions import build_action, register_node_router
 from botdialogs.engine.bots import get_bot, get_storage
 from botdialogs.exceptions import BotDialogsError
+from botdialogs.i18n import speaking
 from botdialogs.nodes.node import ContextT, EventT, Node, UserIdT
 from botdialogs.nodes.registry import NodeRegistry, UnknownNode
 from botdialogs.storage import Claim, DjangoStorage, UnitOfWork
@@ -176,7 +177,11 @@ class NodeRouter(Generic[ContextT, EventT, UserIdT]):
             thread_id=action["thread_id"],
             business_connection_id=action["business_connection_id"],
         )
-        async with _storage().unit_of_work(key, claim) as unit:
+        # Not through the Dispatcher: the language middleware's work is done here.
+        async with (
+            _storage().unit_of_work(key, claim) as unit,
+            speaking(bot.id, key.chat_id, key.user_id),
+        ):
             await self.move(unit, key, bot, node)
 
     # -- one step -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from botdialogs.storage.database import LoadedScope, Transaction, WritePlan
 from botdialogs.storage.rows import (
     CHAT_FIELDS,
     CHAT_KEY_FIELDS,
+    CHAT_READ_FIELDS,
     KEY_FIELDS,
     ROW_TABLES,
     SCOPE_FIELDS,
@@ -96,7 +97,7 @@ class OrmDatabase:
         """Every row stored for one chat: a query per row kind and one for the chat rows."""
         where = Q(**dict(zip(SCOPE_FIELDS, scope, strict=True)))
         chats = TelegramChat.objects.filter(bot_id=scope.bot_id, chat_id=scope.chat_id).values(
-            *CHAT_KEY_FIELDS, "is_blocked", "last_seen", *CHAT_FIELDS
+            *CHAT_KEY_FIELDS, "is_blocked", "last_seen", *CHAT_READ_FIELDS
         )
         tables = {
             kind: table.model._default_manager.filter(where).values()

@@ -30,8 +30,8 @@ from botdialogs.storage.connections import LoopPools
 from botdialogs.storage.database import Transaction, WritePlan
 from botdialogs.storage.isolation import advisory_key
 from botdialogs.storage.rows import (
-    CHAT_FIELDS,
     CHAT_KEY_FIELDS,
+    CHAT_READ_FIELDS,
     KEY_FIELDS,
     ROW_TABLES,
     SCOPE_FIELDS,
@@ -58,7 +58,7 @@ SELECT_SCOPE = tuple(
     f"SELECT * FROM {table.table} WHERE {SCOPE_WHERE}" for table in ROW_TABLES.values()
 )
 SELECT_CHATS = (
-    f"SELECT {', '.join(CHAT_KEY_FIELDS)}, is_blocked, last_seen, {', '.join(CHAT_FIELDS)} "
+    f"SELECT {', '.join(CHAT_KEY_FIELDS)}, is_blocked, last_seen, {', '.join(CHAT_READ_FIELDS)} "
     f"FROM {CHAT_TABLE} WHERE bot_id = %s AND chat_id = %s"
 )
 # A context's stack row id, found by the server in the same transaction as the stack's write.

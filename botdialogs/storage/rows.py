@@ -46,6 +46,9 @@ SCOPE_FIELDS = ("bot_id", "chat_id", "thread_id", "business_connection_id")
 CHAT_KEY_FIELDS = ("bot_id", "chat_id", "user_id")
 #: What an update tells of a chat and its user (TelegramChat's other columns).
 CHAT_FIELDS = ("chat_type", "title", "username", "first_name", "last_name", "language_code")
+#: What round trip 1 reads of a chat: CHAT_FIELDS and what no update writes, the chat's chosen
+#: language and its site user (botdialogs.i18n picks the update's language from them).
+CHAT_READ_FIELDS = (*CHAT_FIELDS, "language", "language_source", "site_user_id")
 
 
 class RowKind(enum.StrEnum):

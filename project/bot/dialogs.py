@@ -1,29 +1,45 @@
-"""The demo bot: a main menu, the food-order flow, a background counter, order status and
-the daily special."""
+"""The demo bot: a main menu, the food-order flow, a background counter, order status, the
+daily special and the user's settings (their language).
+
+Every text goes through Django's translation (``gettext_lazy`` as ``_``, and
+:class:`botdialogs.i18n.Translated`): project/locale holds German and Russian catalogs.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import CommandStart
+from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 from aiogram_dialog import Dialog, DialogManager, StartMode, Window
 from aiogram_dialog.widgets.kbd import Button, Cancel, Row, Select, Start, SwitchTo, WebApp
-from aiogram_dialog.widgets.text import Const, Format
+from aiogram_dialog.widgets.text import Format
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext_lazy as _
 
 from botdialogs import timers
+from botdialogs.i18n import Translated, set_language, supported_language
 from project.bot.counter import TICKS, start_counter, stop_counter, ticks_seen
-from project.bot.states import Counter, DailySpecial, FoodOrder, MainMenu, OrderStatus
+from project.bot.states import (
+    Counter,
+    DailySpecial,
+    FoodOrder,
+    MainMenu,
+    OrderStatus,
+    Settings,
+)
+from project.bot.texts import dish, order_summary, quantity
 
+#: Item key -> the shop's dish name (what an order stores; shown translated).
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
 
 
 async def menu_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
     name = dialog_manager.event.from_user.first_name if dialog_manager.event.from_user else ""
-    return {"name": name or "there"}
+    return {"name": name or gettext("there")}
 
 
 async def on_order_nodes(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
@@ -36,15 +52,18 @@ async def on_order_nodes(callback: CallbackQuery, button: Button, manager: Dialo
     await user.ato(Hungry())
 
 
+BACK = _("Back to menu")
+
+
 def main_menu() -> Dialog:
     return Dialog(
         Window(
-            Format("Hello, {name}! What would you like to do?"),
-            Start(Const("Order food"), id="order", state=FoodOrder.hungry),
-            Button(Const("Order food (nodes)"), id="order_nodes", on_click=on_order_nodes),
+            Translated(_("Hello, {name}! What would you like to do?")),
+            Start(Translated(_("Order food")), id="order", state=FoodOrder.hungry),
+            Button(Translated(_("Order food (nodes)")), id="order_nodes", on_click=on_order_nodes),
             Row(
-                Start(Const("Counter"), id="counter", state=Counter.main),
-                Start(Const("My orders"), id="orders", state=OrderStatus.orders),
+                Start(Translated(_("Counter")), id="counter", state=Counter.main),
+                Start(Translated(_("My orders")), id="orders", state=OrderStatus.orders),
             ),
             state=MainMenu.menu,
             getter=menu_getter,
@@ -54,10 +73,10 @@ def main_menu() -> Dialog:
 
 async def cart_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
     cart: dict[str, int] = dialog_manager.dialog_data.get("cart", {})
-    lines = [f"{qty} x {MENU[key]}" for key, qty in cart.items()]
+    lines = [quantity(qty, MENU[key]) for key, qty in cart.items()]
     return {
-        "items": list(MENU.items()),
-        "cart_text": "\n".join(lines) if lines else "Your cart is empty.",
+        "items": [(key, dish(name)) for key, name in MENU.items()],
+        "cart_text": "\n".join(lines) if lines else gettext("Your cart is empty."),
         "has_items": bool(cart),
         "menu_url": menu_url(_bot_name(dialog_manager)),
     }
@@ -165,17 +184,19 @@ async def hungry_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[st
 def food_order() -> Dialog:
     return Dialog(
         Window(
-            Const("Still hungry?", when="reminded"),
-            Const("Are you hungry?", when=~F["reminded"]),
+            Translated(_("Still hungry?"), when="reminded"),
+            Translated(_("Are you hungry?"), when=~F["reminded"]),
             Row(
-                SwitchTo(Const("Yes"), id="yes", state=FoodOrder.cart, on_click=on_answer),
-                SwitchTo(Const("No"), id="no", state=FoodOrder.not_hungry, on_click=on_answer),
+                SwitchTo(Translated(_("Yes")), id="yes", state=FoodOrder.cart, on_click=on_answer),
+                SwitchTo(
+                    Translated(_("No")), id="no", state=FoodOrder.not_hungry, on_click=on_answer
+                ),
             ),
             state=FoodOrder.hungry,
             getter=hungry_getter,
         ),
         Window(
-            Const("Add something to your cart:"),
+            Translated(_("Add something to your cart:")),
             Format("{cart_text}"),
             Select(
                 Format("+ {item[1]}"),
@@ -185,23 +206,23 @@ def food_order() -> Dialog:
                 on_click=on_item,
             ),
             Row(
-                Button(Const("Finish"), id="finish", on_click=on_finish, when="has_items"),
-                Cancel(Const("Cancel")),
+                Button(Translated(_("Finish")), id="finish", on_click=on_finish, when="has_items"),
+                Cancel(Translated(_("Cancel"))),
             ),
             # A Mini App: the page orders for itself and starts "Order #N placed" (shop.views).
-            WebApp(Const("Open the menu"), url=Format("{menu_url}"), id="menu_app"),
+            WebApp(Translated(_("Open the menu")), url=Format("{menu_url}"), id="menu_app"),
             state=FoodOrder.cart,
             getter=cart_getter,
         ),
         Window(
-            Format("Order #{order_id} placed. Thank you!"),
-            Cancel(Const("Back to menu")),
+            Translated(_("Order #{order_id} placed. Thank you!")),
+            Cancel(Translated(BACK)),
             state=FoodOrder.placed,
             getter=placed_getter,
         ),
         Window(
-            Const("Come back when you are hungry!"),
-            Cancel(Const("Back to menu")),
+            Translated(_("Come back when you are hungry!")),
+            Cancel(Translated(BACK)),
             state=FoodOrder.not_hungry,
         ),
         on_start=on_order_start,
@@ -238,9 +259,9 @@ def counter() -> Dialog:
     """Counts to ten, one tick a second, each tick sent from the background."""
     return Dialog(
         Window(
-            Format("Counter: {count}"),
-            Button(Const("Count to ten"), id="count", on_click=on_count, when="idle"),
-            Cancel(Const("Back to menu")),
+            Translated(_("Counter: {count}")),
+            Button(Translated(_("Count to ten")), id="count", on_click=on_count, when="idle"),
+            Cancel(Translated(BACK)),
             state=Counter.main,
             getter=counter_getter,
         ),
@@ -253,8 +274,8 @@ def _orders_text(bot_name: str, user_id: int) -> str:
     from project.shop.models import Order
 
     orders = Order.objects.filter(bot_name=bot_name, telegram_user_id=user_id)[:5]
-    lines = [f"#{o.pk}: {o.summary()} - {o.get_status_display()}" for o in orders]
-    return "\n".join(lines) or "You have no orders yet."
+    lines = [f"#{o.pk}: {order_summary(o.items)} - {o.get_status_display()}" for o in orders]
+    return "\n".join(lines) or gettext("You have no orders yet.")
 
 
 async def orders_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
@@ -267,9 +288,9 @@ def order_status() -> Dialog:
     """The user's latest orders; the shop updates it when an order's status changes."""
     return Dialog(
         Window(
-            Const("Your orders:"),
+            Translated(_("Your orders:")),
             Format("{orders_text}"),
-            Cancel(Const("Back to menu")),
+            Cancel(Translated(BACK)),
             state=OrderStatus.orders,
             getter=orders_getter,
         ),
@@ -278,35 +299,88 @@ def order_status() -> Dialog:
 
 async def special_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
     data = dialog_manager.start_data if isinstance(dialog_manager.start_data, dict) else {}
-    return {"dish": data.get("dish", "a surprise")}
+    return {"dish": dish(data["dish"]) if data.get("dish") else gettext("a surprise")}
 
 
 def daily_special() -> Dialog:
     """Today's special, sent every morning to every chat (project.shop.specials)."""
     return Dialog(
         Window(
-            Format("Today's special: {dish}"),
-            Start(Const("Order food"), id="special_order", state=FoodOrder.hungry),
-            Cancel(Const("Not today")),
+            Translated(_("Today's special: {dish}")),
+            Start(Translated(_("Order food")), id="special_order", state=FoodOrder.hungry),
+            Cancel(Translated(_("Not today"))),
             state=DailySpecial.main,
             getter=special_getter,
         ),
     )
 
 
+async def settings_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    current = supported_language(get_language()) or ""
+    return {
+        # Each language in its own name, the one in use ticked.
+        "languages": [
+            (code, f"✓ {name}" if code == current else name) for code, name in settings.LANGUAGES
+        ],
+        "language": dict(settings.LANGUAGES).get(current, current),
+    }
+
+
+async def on_language(
+    callback: CallbackQuery, widget: Any, manager: DialogManager, code: str
+) -> None:
+    """Store the choice; aiogram_dialog then redraws this window in the new language."""
+    await set_language(manager, code)
+
+
+def user_settings() -> Dialog:
+    """The user's settings: the language the bot speaks to them in (/settings)."""
+    return Dialog(
+        Window(
+            Translated(_("Settings")),
+            Translated(_("Language: {language}")),
+            Select(
+                Format("{item[1]}"),
+                id="language",
+                item_id_getter=lambda item: item[0],
+                items="languages",
+                on_click=on_language,
+            ),
+            Cancel(Translated(_("Close"))),
+            state=Settings.main,
+            getter=settings_getter,
+        ),
+    )
+
+
+#: What /settings and /start show in the bot's menu of commands (manage.py setcommands).
+COMMANDS = [
+    ("start", _("Main menu")),
+    ("settings", _("Settings: your language")),
+]
+
+
 async def on_start(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.menu, mode=StartMode.RESET_STACK)
+
+
+async def on_settings(message: Message, dialog_manager: DialogManager) -> None:
+    """Open the settings on top of whatever dialog is open (closing them goes back there)."""
+    await dialog_manager.start(Settings.main)
 
 
 def build_router() -> Router:
     """A new Router with the demo bot's dialogs (a new one each call: Routers attach once)."""
     router = Router(name="demo")
     router.message.register(on_start, CommandStart())
+    router.message.register(on_settings, Command("settings", "language"))
     from project.bot.nodes import build_router as build_nodes_router
 
     # Node buttons first: a dialog open below takes every press it sees, its own or not.
     router.include_router(build_nodes_router())
-    router.include_routers(main_menu(), food_order(), counter(), order_status(), daily_special())
+    router.include_routers(
+        main_menu(), food_order(), counter(), order_status(), daily_special(), user_settings()
+    )
     # Any other text outside a dialog opens the menu; dialogs see messages first.
     fallback = Router(name="demo-fallback")
     fallback.message.register(on_start, F.text)

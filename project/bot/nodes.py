@@ -13,11 +13,13 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram_dialog import StartMode
+from django.utils.translation import gettext as _
 from pydantic import BaseModel
 
 from botdialogs.engine.bots import bot_name_for_id
 from botdialogs.nodes import Node, NodeRegistry, NodeRouter, current_dialog_manager
 from project.bot.states import MainMenu
+from project.bot.texts import dish, quantity
 
 MENU = {"pizza": "Pizza", "soup": "Soup", "salad": "Salad", "tea": "Tea"}
 PREFIX = "n:"  # callback data of node buttons; aiogram_dialog's buttons never start so
@@ -69,7 +71,9 @@ class Hungry(Node[OrderContext, CallbackQuery, int, Any]):
     async def on_enter(self, user_id: int, ctx: OrderContext) -> None:
         """Ask."""
         await ctx.bot.send_message(
-            user_id, "Are you hungry?", reply_markup=keyboard([("Yes", "yes"), ("No", "no")])
+            user_id,
+            _("Are you hungry?"),
+            reply_markup=keyboard([(_("Yes"), "yes"), (_("No"), "no")]),
         )
 
     async def on_event(self, user_id: int, event: CallbackQuery, ctx: OrderContext) -> Any:
@@ -83,12 +87,14 @@ class ChoosingFood(Node[OrderContext, CallbackQuery, int, Cart]):
 
     async def on_enter(self, user_id: int, ctx: OrderContext) -> None:
         """Show the cart and the menu."""
-        lines = [f"{qty} x {MENU[key]}" for key, qty in self.data.items.items()]
-        text = "Add something to your cart:\n" + ("\n".join(lines) or "Your cart is empty.")
-        rows = [[(f"+ {name}", f"add:{key}")] for key, name in MENU.items()]
-        last = [("Finish", "finish")] if self.data.items else []
+        lines = [quantity(qty, MENU[key]) for key, qty in self.data.items.items()]
+        text = (
+            _("Add something to your cart:") + "\n" + ("\n".join(lines) or _("Your cart is empty."))
+        )
+        rows = [[(f"+ {dish(name)}", f"add:{key}")] for key, name in MENU.items()]
+        last = [(_("Finish"), "finish")] if self.data.items else []
         await ctx.bot.send_message(
-            user_id, text, reply_markup=keyboard(*rows, [*last, ("Cancel", "cancel")])
+            user_id, text, reply_markup=keyboard(*rows, [*last, (_("Cancel"), "cancel")])
         )
 
     async def on_event(self, user_id: int, event: CallbackQuery, ctx: OrderContext) -> Any:
@@ -128,8 +134,8 @@ class OrderPlaced(Node[OrderContext, CallbackQuery, int, Placed]):
         """Thank the user."""
         await ctx.bot.send_message(
             user_id,
-            f"Order #{self.data.order_id} placed. Thank you!",
-            reply_markup=keyboard([("Back to menu", "menu")]),
+            _("Order #{order_id} placed. Thank you!").format(order_id=self.data.order_id),
+            reply_markup=keyboard([(_("Back to menu"), "menu")]),
         )
 
     async def on_event(self, user_id: int, event: CallbackQuery, ctx: OrderContext) -> Any:
@@ -145,8 +151,8 @@ class NotHungry(Node[OrderContext, CallbackQuery, int, Any]):
         """Say goodbye."""
         await ctx.bot.send_message(
             user_id,
-            "Come back when you are hungry!",
-            reply_markup=keyboard([("Back to menu", "menu")]),
+            _("Come back when you are hungry!"),
+            reply_markup=keyboard([(_("Back to menu"), "menu")]),
         )
 
     async def on_event(self, user_id: int, event: CallbackQuery, ctx: OrderContext) -> Any:

@@ -24,3 +24,7 @@ class OrderStatus(StatesGroup):
 
 class DailySpecial(StatesGroup):
     main = State()
+
+
+class Settings(StatesGroup):
+    main = State()

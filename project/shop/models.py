@@ -1,15 +1,16 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Order(models.Model):
     """A food order placed through the demo bot."""
 
     class Status(models.TextChoices):
-        PLACED = "placed", "Placed"
-        COOKING = "cooking", "Cooking"
-        ON_THE_WAY = "on_the_way", "On the way"
-        DELIVERED = "delivered", "Delivered"
-        CANCELLED = "cancelled", "Cancelled"
+        PLACED = "placed", _("Placed")
+        COOKING = "cooking", _("Cooking")
+        ON_THE_WAY = "on_the_way", _("On the way")
+        DELIVERED = "delivered", _("Delivered")
+        CANCELLED = "cancelled", _("Cancelled")
 
     bot_name = models.CharField("bot", max_length=64, default="default")
     telegram_user_id = models.BigIntegerField("Telegram user id", db_index=True)

@@ -78,6 +78,7 @@
       item.appendChild(text);
       var who = event.user_id == null ? "chat " + event.chat_id : "user " + event.user_id;
       who += " \u00b7 " + (event.bot || event.bot_id || "?");
+      if (event.language) who += " \u00b7 " + event.language + " (" + event.language_source + ")";
       if (event.stack_url) {
         var link = document.createElement("a");
         link.className = "who stack-link";
