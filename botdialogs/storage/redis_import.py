@@ -1,0 +1,416 @@
+"""Moving in from Redis: copy what an aiogram ``RedisStorage`` holds into DjangoStorage.
+
+aiogram's ``RedisStorage`` keeps each :class:`~aiogram.fsm.storage.base.StorageKey` in two
+Redis strings named by its ``DefaultKeyBuilder``: ``…:state`` (the state string) and
+``…:data`` (the data as JSON). aiogram_dialog stores its stacks and contexts through the same
+storage, under the destinies ``aiogd:stack:<stack id>`` and ``aiogd:context:<intent id>``.
+:func:`import_redis` reads those keys with SCAN (never KEYS), in batches of one MGET each, and
+writes every one through :meth:`DjangoStorage.set_state` / :meth:`DjangoStorage.set_data`, so
+the rows are the ones the engine itself writes: a dialog goes on where it was.
+
+- Idempotent: each key replaces its row, so a second run leaves the same rows.
+- Stacks go last: a stack row holds its top dialog's state and links its contexts, which
+  must be there first (see :meth:`DjangoStorage.set_data`).
+- A key or value that cannot be read is reported (``skipped``) and the import goes on; a
+  database failure stops it (run it again: nothing is copied twice).
+- Not copied: Redis TTLs (DjangoStorage's own ``state_ttl`` / ``data_ttl`` apply from the
+  import on), event isolation locks (``…:lock``), and keys Redis no longer holds (a re-run
+  does not delete rows whose key went away in between).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiogram.fsm.storage.base import DEFAULT_DESTINY, DefaultKeyBuilder, StorageKey
+
+from botdialogs.exceptions import UnstorableData
+from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX, to_json
+from botdialogs.storage.storage import DjangoStorage
+
+try:
+    from redis.asyncio import Redis
+except ImportError as error:  # pragma: no cover - redis ships with the demo's requirements
+    raise ImportError(
+        "botdialogs_import_redis reads Redis with the redis package: pip install redis"
+    ) from error
+
+BATCH_SIZE = 500
+Part = Literal["state", "data"]
+PARTS = ("state", "data")
+LOCK_PART = "lock"
+# What a Redis glob pattern treats as special, escaped in prefixes and separators.
+GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
+class BadRedisKey(ValueError):
+    """A Redis key, or its value, that cannot be imported (the message says why)."""
+
+
+@dataclass(frozen=True)
+class RedisKeyLayout:
+    """The options of the ``DefaultKeyBuilder`` whose keys are imported (same defaults).
+
+    aiogram writes ``<prefix>:<bot_id?>:<business_connection_id?>:<chat_id>:<thread_id?>:
+    <user_id>:<destiny?>:<state|data>``; the optional parts are there by the options, and
+    the thread and business connection ids only when the key has them.
+    """
+
+    prefix: str = "fsm"
+    separator: str = ":"
+    with_bot_id: bool = False
+    with_business_connection_id: bool = False
+    with_destiny: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.separator:
+            raise ValueError("The key separator cannot be empty")
+
+    def key_builder(self) -> DefaultKeyBuilder:
+        """aiogram's key builder with these options (what wrote the keys)."""
+        return DefaultKeyBuilder(
+            prefix=self.prefix,
+            separator=self.separator,
+            with_bot_id=self.with_bot_id,
+            with_business_connection_id=self.with_business_connection_id,
+            with_destiny=self.with_destiny,
+        )
+
+    def pattern(self, bot_id: int | None = None, destiny_prefix: str = "") -> str:
+        """The SCAN MATCH pattern of the keys of this layout (of one bot, when it is known)."""
+        head = _glob_escape(self.prefix + self.separator)
+        if self.with_bot_id and bot_id is not None:
+            head += _glob_escape(f"{bot_id}{self.separator}")
+        if destiny_prefix:
+            return f"{head}*{_glob_escape(destiny_prefix)}*"
+        return f"{head}*"
+
+    def parse(self, name: str, bot_id: int | None) -> tuple[StorageKey, str]:
+        """The StorageKey and the part ("state", "data", "lock") a Redis key names.
+
+        ``bot_id``: the bot of keys without one (``with_bot_id`` off). Raises
+        :class:`BadRedisKey`. A parse counts only if aiogram's builder makes the same key of
+        it again. Where two parses fit, the one with a thread id wins (a destiny that starts
+        with a number and the separator would read as one), and a business connection id
+        that is all digits reads as a chat id.
+        """
+        head = self.prefix + self.separator
+        if not name.startswith(head):
+            raise BadRedisKey(f"does not start with {head!r}")
+        body, _, part = name[len(head) :].rpartition(self.separator)
+        if part not in (*PARTS, LOCK_PART):
+            raise BadRedisKey(f"ends in {part!r}, not in state or data")
+        tokens = body.split(self.separator)
+        if self.with_bot_id:
+            bot_id = _integer(tokens.pop(0))
+            if bot_id is None:
+                raise BadRedisKey("its bot id is not a number")
+        elif bot_id is None:
+            raise ValueError("Keys without a bot id need the bot_id they belong to")
+        builder = self.key_builder()
+        for key in self._candidates(tokens, bot_id):
+            if builder.build(key, part) == name:  # type: ignore[arg-type]
+                return key, part
+        hint = ""
+        if not self.with_destiny and len(tokens) > 2:
+            hint = " (written with with_destiny=True? aiogram_dialog needs it)"
+        raise BadRedisKey(f"does not fit the key layout {self.describe()}{hint}")
+
+    def _candidates(self, tokens: list[str], bot_id: int) -> list[StorageKey]:
+        found = [
+            key
+            for with_connection in ((False, True) if self.with_business_connection_id else (False,))
+            for with_thread in (True, False)
+            if (key := self._read_key(tokens, bot_id, with_connection, with_thread)) is not None
+        ]
+        # Stable sort: most likely first, but aiogram_dialog's keys have user_id == chat_id.
+        found.sort(key=lambda key: key.destiny.startswith("aiogd:") and key.user_id != key.chat_id)
+        return found
+
+    def _read_key(
+        self, tokens: list[str], bot_id: int, with_connection: bool, with_thread: bool
+    ) -> StorageKey | None:
+        rest = list(tokens)
+        connection = rest.pop(0) if with_connection and rest else None
+        width = 3 if with_thread else 2
+        if len(rest) < width or (with_connection and not connection):
+            return None
+        numbers = [_integer(token) for token in rest[:width]]
+        if None in numbers:
+            return None
+        chat_id, user_id = numbers[0], numbers[-1]
+        destiny = rest[width:]
+        if not self.with_destiny and destiny:
+            return None
+        return StorageKey(
+            bot_id=bot_id,
+            chat_id=chat_id,  # type: ignore[arg-type]
+            user_id=user_id,  # type: ignore[arg-type]
+            thread_id=numbers[1] if with_thread else None,
+            business_connection_id=connection,
+            destiny=self.separator.join(destiny) if self.with_destiny else DEFAULT_DESTINY,
+        )
+
+    def describe(self) -> str:
+        """The layout as the command's options would give it."""
+        options = [f"prefix {self.prefix!r}", f"separator {self.separator!r}"]
+        options += [
+            name
+            for name, on in (
+                ("with_bot_id", self.with_bot_id),
+                ("with_business_connection_id", self.with_business_connection_id),
+                ("with_destiny", self.with_destiny),
+            )
+            if on
+        ]
+        return ", ".join(options)
+
+
+def _glob_escape(text: str) -> str:
+    return GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def _integer(token: str) -> int | None:
+    # str(int(token)) == token: no "+1", " 1", "1_0" or "01", which aiogram never writes.
+    try:
+        value = int(token)
+    except ValueError:
+        return None
+    return value if str(value) == token else None
+
+
+# -- values -----------------------------------------------------------------------------------
+def read_state(raw: bytes) -> str:
+    """A state value as aiogram wrote it (UTF-8 text); raises :class:`BadRedisKey`."""
+    try:
+        state = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRedisKey(f"its state is not UTF-8 text ({error.reason})") from None
+    if "\x00" in state:
+        raise BadRedisKey("its state holds a NUL character, which PostgreSQL cannot store")
+    return state
+
+
+def read_data(raw: bytes, key: StorageKey) -> dict[str, Any]:
+    """A data value as DjangoStorage will store it; raises :class:`BadRedisKey`.
+
+    aiogram wrote it with ``json.dumps``: it must be a JSON object that DjangoStorage can
+    store, and aiogram_dialog's stacks and contexts must have the shape it reads back.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise BadRedisKey(f"its data is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise BadRedisKey(f"its data is a JSON {type(data).__name__}, not an object")
+    try:
+        data = to_json(data, key)
+    except UnstorableData as error:
+        raise BadRedisKey(str(error)) from None
+    if key.destiny.startswith(STACK_PREFIX) and data:
+        _check_stack(data, key.destiny[len(STACK_PREFIX) :])
+    elif key.destiny.startswith(CONTEXT_PREFIX):
+        _check_context(data, key.destiny[len(CONTEXT_PREFIX) :])
+    return data
+
+
+def _check_stack(data: dict[str, Any], stack_id: str) -> None:
+    intents = data.get("intents")
+    if not isinstance(intents, list) or not all(isinstance(i, str) for i in intents):
+        raise BadRedisKey("its dialog stack has no list of intent ids")
+    if data.get("_id", stack_id) != stack_id:
+        raise BadRedisKey(f"its dialog stack calls itself {data['_id']!r}, not {stack_id!r}")
+
+
+def _check_context(data: dict[str, Any], intent_id: str) -> None:
+    if data.get("_intent_id") != intent_id:
+        raise BadRedisKey(
+            f"its dialog context is of intent {data.get('_intent_id')!r}, not {intent_id!r}"
+        )
+    if not isinstance(data.get("state"), str):
+        raise BadRedisKey("its dialog context has no state")
+
+
+# -- the import ---------------------------------------------------------------------------------
+@dataclass
+class ImportSummary:
+    """What an import copied (a dry run: would copy), by kind, and what it left."""
+
+    #: The SCAN MATCH pattern, and how many keys it found.
+    pattern: str = ""
+    found: int = 0
+    states: int = 0
+    fsm_data: int = 0
+    stacks: int = 0
+    contexts: int = 0
+    #: Keys or values that could not be read, each reported to ``on_skip``.
+    skipped: int = 0
+    #: Event isolation locks (``…:lock``): not state, but a sign a bot still runs on Redis.
+    locks: int = 0
+    #: Keys that went away between the scan and the read.
+    vanished: int = 0
+    #: Keys copied, by bot id.
+    bot_ids: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def copied(self) -> int:
+        """Keys copied (or that a dry run would copy)."""
+        return self.states + self.fsm_data + self.stacks + self.contexts
+
+
+#: ``progress(keys done, keys found)``, after each batch.
+Progress = Callable[[int, int], None]
+#: ``on_skip(key, reason)`` for each key that is not copied.
+OnSkip = Callable[[str, str], None]
+
+
+async def import_redis(
+    url: str,
+    storage: DjangoStorage,
+    layout: RedisKeyLayout,
+    *,
+    bot_id: int | None = None,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    on_skip: OnSkip | None = None,
+) -> ImportSummary:
+    """Copy the aiogram RedisStorage at ``url`` into ``storage`` (see the module docstring).
+
+    ``bot_id``: the bot of every key when the layout has no bot id; with one, only that
+    bot's keys are copied (None: every bot's). ``dry_run``: read and check everything,
+    write nothing. Database errors propagate; bad keys go to ``on_skip``.
+    """
+    if not layout.with_bot_id and bot_id is None:
+        raise ValueError("Keys without a bot id (with_bot_id off) need the bot_id they belong to")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    redis = Redis.from_url(url)
+    try:
+        run = _Import(redis, storage, layout, bot_id, dry_run, batch_size, progress, on_skip)
+        await run.run()
+    finally:
+        await redis.aclose()
+    return run.summary
+
+
+class _Import:
+    """One run of :func:`import_redis`: its Redis client, its counts."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        storage: DjangoStorage,
+        layout: RedisKeyLayout,
+        bot_id: int | None,
+        dry_run: bool,
+        batch_size: int,
+        progress: Progress | None,
+        on_skip: OnSkip | None,
+    ) -> None:
+        self.redis = redis
+        self.storage = storage
+        self.layout = layout
+        self.bot_id = bot_id
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.progress = progress
+        self.on_skip = on_skip
+        self.summary = ImportSummary()
+        self.done = 0
+
+    async def run(self) -> None:
+        pattern = self.summary.pattern = self.layout.pattern(self.bot_id)
+        # A first pass over the names only, for the progress bar's total.
+        async for names in self._scan(pattern):
+            self.summary.found += len(names)
+        self._report()
+        # Stacks last: storing one reads its top context and links the stored contexts.
+        async for names in self._scan(pattern):
+            await self._copy_batch(names, stacks=False)
+        async for names in self._scan(self.layout.pattern(self.bot_id, STACK_PREFIX)):
+            await self._copy_batch(names, stacks=True)
+
+    async def _scan(self, pattern: str) -> AsyncIterator[list[bytes]]:
+        batch: list[bytes] = []
+        async for name in self.redis.scan_iter(match=pattern, count=self.batch_size):
+            batch.append(name)
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def _copy_batch(self, names: list[bytes], *, stacks: bool) -> None:
+        wanted: list[tuple[str, StorageKey, str]] = []
+        for raw_name in names:
+            # The first pass reports a bad key; the stacks' pass only looks for stacks.
+            name = raw_name.decode("utf-8", errors="backslashreplace")
+            try:
+                if name.encode() != raw_name:
+                    raise BadRedisKey("its name is not UTF-8 text")
+                key, part = self.layout.parse(name, self.bot_id)
+            except BadRedisKey as error:
+                if not stacks:
+                    self._skip(name, str(error))
+                    self.done += 1
+                continue
+            is_stack = part == "data" and key.destiny.startswith(STACK_PREFIX)
+            if is_stack != stacks:
+                continue
+            self.done += 1
+            if part == LOCK_PART:
+                self.summary.locks += 1
+            else:
+                wanted.append((name, key, part))
+        values = await self.redis.mget([name for name, _, _ in wanted]) if wanted else []
+        for (name, key, part), raw in zip(wanted, values, strict=True):
+            if raw is None:
+                await self._missing(name)
+                continue
+            try:
+                await self._copy(key, part, raw if isinstance(raw, bytes) else raw.encode())
+            except BadRedisKey as error:
+                self._skip(name, str(error))
+        self._report()
+
+    async def _copy(self, key: StorageKey, part: str, raw: bytes) -> None:
+        if part == "state":
+            state = read_state(raw)
+            if not self.dry_run:
+                await self.storage.set_state(key, state)
+            self.summary.states += 1
+        else:
+            data = read_data(raw, key)
+            if not self.dry_run:
+                await self.storage.set_data(key, data)
+            if key.destiny.startswith(STACK_PREFIX):
+                self.summary.stacks += 1
+            elif key.destiny.startswith(CONTEXT_PREFIX):
+                self.summary.contexts += 1
+            else:
+                self.summary.fsm_data += 1
+        self.summary.bot_ids[key.bot_id] += 1
+
+    async def _missing(self, name: str) -> None:
+        # MGET answers None both for a key that went away and for one of another type.
+        kind = await self.redis.type(name)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "none":
+            self.summary.vanished += 1
+        else:
+            self._skip(name, f"holds a Redis {kind}, not a string")
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.summary.skipped += 1
+        if self.on_skip is not None:
+            self.on_skip(name, reason)
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.summary.found)
