@@ -20,6 +20,7 @@ the rows are the ones the engine itself writes: a dialog goes on where it was.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -30,7 +31,7 @@ from typing import Any, Literal
 from aiogram.fsm.storage.base import DEFAULT_DESTINY, DefaultKeyBuilder, StorageKey
 
 from botdialogs.exceptions import UnstorableData
-from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX, to_json
+from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX, ChatScope, chat_scope, to_json
 from botdialogs.storage.storage import DjangoStorage
 
 try:
@@ -41,6 +42,8 @@ except ImportError as error:  # pragma: no cover - redis ships with the demo's r
     ) from error
 
 BATCH_SIZE = 500
+#: Chats copied at once: PostgreSQL commits of several connections share a WAL flush.
+CONCURRENCY = 8
 Part = Literal["state", "data"]
 PARTS = ("state", "data")
 LOCK_PART = "lock"
@@ -277,6 +280,7 @@ async def import_redis(
     bot_id: int | None = None,
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
+    concurrency: int = CONCURRENCY,
     progress: Progress | None = None,
     on_skip: OnSkip | None = None,
 ) -> ImportSummary:
@@ -284,45 +288,49 @@ async def import_redis(
 
     ``bot_id``: the bot of every key when the layout has no bot id; with one, only that
     bot's keys are copied (None: every bot's). ``dry_run``: read and check everything,
-    write nothing. Database errors propagate; bad keys go to ``on_skip``.
+    write nothing. ``concurrency``: chats written at once (each write is its own
+    transaction; on PostgreSQL at most the storage's ``max_connections`` run together).
+    Database errors propagate; bad keys go to ``on_skip``.
     """
     if not layout.with_bot_id and bot_id is None:
         raise ValueError("Keys without a bot id (with_bot_id off) need the bot_id they belong to")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or concurrency < 1:
+        raise ValueError("batch_size and concurrency must be at least 1")
     redis = Redis.from_url(url)
+    run = _Import(
+        redis,
+        storage,
+        layout,
+        bot_id,
+        dry_run,
+        progress,
+        on_skip,
+        batch_size,
+        asyncio.Semaphore(concurrency),
+    )
     try:
-        run = _Import(redis, storage, layout, bot_id, dry_run, batch_size, progress, on_skip)
         await run.run()
     finally:
         await redis.aclose()
     return run.summary
 
 
+@dataclass
 class _Import:
-    """One run of :func:`import_redis`: its Redis client, its counts."""
+    """One run of :func:`import_redis`: what it reads, where it writes, what it counted."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        storage: DjangoStorage,
-        layout: RedisKeyLayout,
-        bot_id: int | None,
-        dry_run: bool,
-        batch_size: int,
-        progress: Progress | None,
-        on_skip: OnSkip | None,
-    ) -> None:
-        self.redis = redis
-        self.storage = storage
-        self.layout = layout
-        self.bot_id = bot_id
-        self.dry_run = dry_run
-        self.batch_size = batch_size
-        self.progress = progress
-        self.on_skip = on_skip
-        self.summary = ImportSummary()
-        self.done = 0
+    redis: Redis
+    storage: DjangoStorage
+    layout: RedisKeyLayout
+    bot_id: int | None
+    dry_run: bool
+    progress: Progress | None
+    on_skip: OnSkip | None
+    batch_size: int = BATCH_SIZE
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENCY))
+    summary: ImportSummary = field(default_factory=ImportSummary)
+    #: Keys handled so far, for the progress bar.
+    done: int = 0
 
     async def run(self) -> None:
         pattern = self.summary.pattern = self.layout.pattern(self.bot_id)
@@ -369,15 +377,28 @@ class _Import:
             else:
                 wanted.append((name, key, part))
         values = await self.redis.mget([name for name, _, _ in wanted]) if wanted else []
+        chats: dict[ChatScope, list[tuple[str, StorageKey, str, bytes | str | None]]] = {}
         for (name, key, part), raw in zip(wanted, values, strict=True):
-            if raw is None:
-                await self._missing(name)
-                continue
-            try:
-                await self._copy(key, part, raw if isinstance(raw, bytes) else raw.encode())
-            except BadRedisKey as error:
-                self._skip(name, str(error))
+            chats.setdefault(chat_scope(key), []).append((name, key, part, raw))
+        # Chats side by side (each write waits for its commit), one chat's keys in order: the
+        # state and the data of a key share one row.
+        async with asyncio.TaskGroup() as group:
+            for items in chats.values():
+                group.create_task(self._copy_chat(items))
         self._report()
+
+    async def _copy_chat(
+        self, items: list[tuple[str, StorageKey, str, bytes | str | None]]
+    ) -> None:
+        async with self.slots:
+            for name, key, part, raw in items:
+                if raw is None:
+                    await self._missing(name)
+                    continue
+                try:
+                    await self._copy(key, part, raw if isinstance(raw, bytes) else raw.encode())
+                except BadRedisKey as error:
+                    self._skip(name, str(error))
 
     async def _copy(self, key: StorageKey, part: str, raw: bytes) -> None:
         if part == "state":

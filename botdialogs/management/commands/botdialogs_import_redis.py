@@ -12,6 +12,7 @@ from botdialogs.exceptions import UnknownBot
 from botdialogs.storage import DjangoStorage
 from botdialogs.storage.redis_import import (
     BATCH_SIZE,
+    CONCURRENCY,
     ImportSummary,
     RedisKeyLayout,
     import_redis,
@@ -55,6 +56,12 @@ class Command(BaseCommand):
             default=BATCH_SIZE,
             help=f"keys per SCAN and MGET (default {BATCH_SIZE})",
         )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=CONCURRENCY,
+            help=f"chats written at once (default {CONCURRENCY})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = options["verbosity"]
@@ -70,8 +77,8 @@ class Command(BaseCommand):
             telegram_bot_id = bot_id(name) if name else None
         except (ValueError, UnknownBot) as error:
             raise CommandError(str(error)) from error
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
+        if options["batch_size"] < 1 or options["concurrency"] < 1:
+            raise CommandError("--batch-size and --concurrency must be at least 1")
         storage = get_storage()
         if not isinstance(storage, DjangoStorage):
             raise CommandError(
@@ -88,6 +95,7 @@ class Command(BaseCommand):
             bot_id=telegram_bot_id,
             dry_run=options["dry_run"],
             batch_size=options["batch_size"],
+            concurrency=options["concurrency"],
             progress=bar.show if bar else None,
             on_skip=self._skipped,
         )
