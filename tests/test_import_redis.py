@@ -34,7 +34,7 @@ from redis import Redis
 from botdialogs.engine import bots
 from botdialogs.models import DialogContext, DialogStack, FsmRecord
 from botdialogs.storage import DjangoStorage
-from botdialogs.storage.redis_import import BadRedisKey, RedisKeyLayout
+from botdialogs.storage.redis_keys import BadRedisKey, RedisKeyLayout
 from tests.fakes import RecordingSession, callback_update, message_update
 from tests.servers import redis_url
 
@@ -465,3 +465,13 @@ def test_a_key_of_another_layout_is_refused_with_a_hint() -> None:
         RedisKeyLayout().parse("fsm:1:1:aiogd:stack::data", bot_id=7)
     with pytest.raises(BadRedisKey, match="does not start with 'fsm:'"):
         RedisKeyLayout().parse("other:1:1:data", bot_id=7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_refuses_a_site_whose_storage_is_not_django_storage(settings: Any) -> None:
+    settings.BOTDIALOGS = {
+        **BOTS,
+        "STORAGE": {"BACKEND": "aiogram.fsm.storage.memory.MemoryStorage", "CONFIG": {}},
+    }
+    with pytest.raises(CommandError, match="BOTDIALOGS\\['STORAGE'\\] is MemoryStorage"):
+        import_redis("--with-destiny")

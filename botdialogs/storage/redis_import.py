@@ -4,9 +4,11 @@ aiogram's ``RedisStorage`` keeps each :class:`~aiogram.fsm.storage.base.StorageK
 Redis strings named by its ``DefaultKeyBuilder``: ``…:state`` (the state string) and
 ``…:data`` (the data as JSON). aiogram_dialog stores its stacks and contexts through the same
 storage, under the destinies ``aiogd:stack:<stack id>`` and ``aiogd:context:<intent id>``.
-:func:`import_redis` reads those keys with SCAN (never KEYS), in batches of one MGET each, and
-writes every one through :meth:`DjangoStorage.set_state` / :meth:`DjangoStorage.set_data`, so
-the rows are the ones the engine itself writes: a dialog goes on where it was.
+:func:`import_redis` reads those keys with SCAN (never KEYS), in batches of one MGET each,
+reads their names back as StorageKeys (:mod:`.redis_keys`), and writes every one through
+:meth:`DjangoStorage.set_state` / :meth:`DjangoStorage.set_data`, so the rows are the ones
+the engine itself writes: a dialog goes on where it was. Chats of a batch are written side
+by side (``concurrency``); the keys of one chat one after another.
 
 - Idempotent: each key replaces its row, so a second run leaves the same rows.
 - Stacks go last: a stack row holds its top dialog's state and links its contexts, which
@@ -22,15 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from aiogram.fsm.storage.base import DEFAULT_DESTINY, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.base import StorageKey
 
 from botdialogs.exceptions import UnstorableData
+from botdialogs.storage.redis_keys import BadRedisKey, Part, RedisKeyLayout
 from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX, ChatScope, chat_scope, to_json
 from botdialogs.storage.storage import DjangoStorage
 
@@ -44,147 +46,6 @@ except ImportError as error:  # pragma: no cover - redis ships with the demo's r
 BATCH_SIZE = 500
 #: Chats copied at once: PostgreSQL commits of several connections share a WAL flush.
 CONCURRENCY = 8
-Part = Literal["state", "data"]
-PARTS = ("state", "data")
-LOCK_PART = "lock"
-# What a Redis glob pattern treats as special, escaped in prefixes and separators.
-GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
-
-
-class BadRedisKey(ValueError):
-    """A Redis key, or its value, that cannot be imported (the message says why)."""
-
-
-@dataclass(frozen=True)
-class RedisKeyLayout:
-    """The options of the ``DefaultKeyBuilder`` whose keys are imported (same defaults).
-
-    aiogram writes ``<prefix>:<bot_id?>:<business_connection_id?>:<chat_id>:<thread_id?>:
-    <user_id>:<destiny?>:<state|data>``; the optional parts are there by the options, and
-    the thread and business connection ids only when the key has them.
-    """
-
-    prefix: str = "fsm"
-    separator: str = ":"
-    with_bot_id: bool = False
-    with_business_connection_id: bool = False
-    with_destiny: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.separator:
-            raise ValueError("The key separator cannot be empty")
-
-    def key_builder(self) -> DefaultKeyBuilder:
-        """aiogram's key builder with these options (what wrote the keys)."""
-        return DefaultKeyBuilder(
-            prefix=self.prefix,
-            separator=self.separator,
-            with_bot_id=self.with_bot_id,
-            with_business_connection_id=self.with_business_connection_id,
-            with_destiny=self.with_destiny,
-        )
-
-    def pattern(self, bot_id: int | None = None, destiny_prefix: str = "") -> str:
-        """The SCAN MATCH pattern of the keys of this layout (of one bot, when it is known)."""
-        head = _glob_escape(self.prefix + self.separator)
-        if self.with_bot_id and bot_id is not None:
-            head += _glob_escape(f"{bot_id}{self.separator}")
-        if destiny_prefix:
-            return f"{head}*{_glob_escape(destiny_prefix)}*"
-        return f"{head}*"
-
-    def parse(self, name: str, bot_id: int | None) -> tuple[StorageKey, str]:
-        """The StorageKey and the part ("state", "data", "lock") a Redis key names.
-
-        ``bot_id``: the bot of keys without one (``with_bot_id`` off). Raises
-        :class:`BadRedisKey`. A parse counts only if aiogram's builder makes the same key of
-        it again. Where two parses fit, the one with a thread id wins (a destiny that starts
-        with a number and the separator would read as one), and a business connection id
-        that is all digits reads as a chat id.
-        """
-        head = self.prefix + self.separator
-        if not name.startswith(head):
-            raise BadRedisKey(f"does not start with {head!r}")
-        body, _, part = name[len(head) :].rpartition(self.separator)
-        if part not in (*PARTS, LOCK_PART):
-            raise BadRedisKey(f"ends in {part!r}, not in state or data")
-        tokens = body.split(self.separator)
-        if self.with_bot_id:
-            bot_id = _integer(tokens.pop(0))
-            if bot_id is None:
-                raise BadRedisKey("its bot id is not a number")
-        elif bot_id is None:
-            raise ValueError("Keys without a bot id need the bot_id they belong to")
-        builder = self.key_builder()
-        for key in self._candidates(tokens, bot_id):
-            if builder.build(key, part) == name:  # type: ignore[arg-type]
-                return key, part
-        hint = ""
-        if not self.with_destiny and len(tokens) > 2:
-            hint = " (written with with_destiny=True? aiogram_dialog needs it)"
-        raise BadRedisKey(f"does not fit the key layout {self.describe()}{hint}")
-
-    def _candidates(self, tokens: list[str], bot_id: int) -> list[StorageKey]:
-        found = [
-            key
-            for with_connection in ((False, True) if self.with_business_connection_id else (False,))
-            for with_thread in (True, False)
-            if (key := self._read_key(tokens, bot_id, with_connection, with_thread)) is not None
-        ]
-        # Stable sort: most likely first, but aiogram_dialog's keys have user_id == chat_id.
-        found.sort(key=lambda key: key.destiny.startswith("aiogd:") and key.user_id != key.chat_id)
-        return found
-
-    def _read_key(
-        self, tokens: list[str], bot_id: int, with_connection: bool, with_thread: bool
-    ) -> StorageKey | None:
-        rest = list(tokens)
-        connection = rest.pop(0) if with_connection and rest else None
-        width = 3 if with_thread else 2
-        if len(rest) < width or (with_connection and not connection):
-            return None
-        numbers = [_integer(token) for token in rest[:width]]
-        if None in numbers:
-            return None
-        chat_id, user_id = numbers[0], numbers[-1]
-        destiny = rest[width:]
-        if not self.with_destiny and destiny:
-            return None
-        return StorageKey(
-            bot_id=bot_id,
-            chat_id=chat_id,  # type: ignore[arg-type]
-            user_id=user_id,  # type: ignore[arg-type]
-            thread_id=numbers[1] if with_thread else None,
-            business_connection_id=connection,
-            destiny=self.separator.join(destiny) if self.with_destiny else DEFAULT_DESTINY,
-        )
-
-    def describe(self) -> str:
-        """The layout as the command's options would give it."""
-        options = [f"prefix {self.prefix!r}", f"separator {self.separator!r}"]
-        options += [
-            name
-            for name, on in (
-                ("with_bot_id", self.with_bot_id),
-                ("with_business_connection_id", self.with_business_connection_id),
-                ("with_destiny", self.with_destiny),
-            )
-            if on
-        ]
-        return ", ".join(options)
-
-
-def _glob_escape(text: str) -> str:
-    return GLOB_SPECIAL.sub(r"\\\1", text)
-
-
-def _integer(token: str) -> int | None:
-    # str(int(token)) == token: no "+1", " 1", "1_0" or "01", which aiogram never writes.
-    try:
-        value = int(token)
-    except ValueError:
-        return None
-    return value if str(value) == token else None
 
 
 # -- values -----------------------------------------------------------------------------------
@@ -355,7 +216,7 @@ class _Import:
             yield batch
 
     async def _copy_batch(self, names: list[bytes], *, stacks: bool) -> None:
-        wanted: list[tuple[str, StorageKey, str]] = []
+        wanted: list[tuple[str, StorageKey, Part]] = []
         for raw_name in names:
             # The first pass reports a bad key; the stacks' pass only looks for stacks.
             name = raw_name.decode("utf-8", errors="backslashreplace")
@@ -372,12 +233,12 @@ class _Import:
             if is_stack != stacks:
                 continue
             self.done += 1
-            if part == LOCK_PART:
+            if part == "lock":
                 self.summary.locks += 1
             else:
                 wanted.append((name, key, part))
         values = await self.redis.mget([name for name, _, _ in wanted]) if wanted else []
-        chats: dict[ChatScope, list[tuple[str, StorageKey, str, bytes | str | None]]] = {}
+        chats: dict[ChatScope, list[tuple[str, StorageKey, Part, bytes | str | None]]] = {}
         for (name, key, part), raw in zip(wanted, values, strict=True):
             chats.setdefault(chat_scope(key), []).append((name, key, part, raw))
         # Chats side by side (each write waits for its commit), one chat's keys in order: the
@@ -388,7 +249,7 @@ class _Import:
         self._report()
 
     async def _copy_chat(
-        self, items: list[tuple[str, StorageKey, str, bytes | str | None]]
+        self, items: list[tuple[str, StorageKey, Part, bytes | str | None]]
     ) -> None:
         async with self.slots:
             for name, key, part, raw in items:
@@ -400,7 +261,7 @@ class _Import:
                 except BadRedisKey as error:
                     self._skip(name, str(error))
 
-    async def _copy(self, key: StorageKey, part: str, raw: bytes) -> None:
+    async def _copy(self, key: StorageKey, part: Part, raw: bytes) -> None:
         if part == "state":
             state = read_state(raw)
             if not self.dry_run:

@@ -14,9 +14,9 @@ from botdialogs.storage.redis_import import (
     BATCH_SIZE,
     CONCURRENCY,
     ImportSummary,
-    RedisKeyLayout,
     import_redis,
 )
+from botdialogs.storage.redis_keys import RedisKeyLayout
 
 
 class Command(BaseCommand):
