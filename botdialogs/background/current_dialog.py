@@ -24,7 +24,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram_dialog.api.entities import DEFAULT_STACK_ID
 
 from botdialogs.engine.sync import call_async
-from botdialogs.storage import CONTEXT_PREFIX, STACK_PREFIX
+from botdialogs.storage.rows import CONTEXT_PREFIX, STACK_PREFIX
 
 #: Reads of the stack when its top dialog closed between reading the stack and the dialog.
 READ_TRIES = 3

@@ -32,6 +32,7 @@ from botdialogs.i18n.languages import (
 )
 from botdialogs.models import LanguageChosenBy, TelegramChat
 from botdialogs.storage import DjangoStorage, ExtraWrite
+from botdialogs.storage.rows import ChatIdent
 
 #: Middleware data keys: the update's :class:`ChatLanguage` and its :class:`UpdateChat`.
 LANGUAGE_KEY = "botdialogs_language"
@@ -89,7 +90,7 @@ async def _chat_row(chat: UpdateChat) -> dict[str, Any] | None:
     if not chat.chat_id:
         return None
     unit = DjangoStorage.running_unit()
-    ident = (chat.bot_id, chat.chat_id, chat.user_id)
+    ident = ChatIdent(chat.bot_id, chat.chat_id, chat.user_id)
     if unit is not None:
         return unit.known_chats.get(ident)  # read with the chat in round trip 1
     # Another storage (Redis, memory) keeps no chat rows in its unit: one query.
@@ -139,13 +140,16 @@ async def set_language(manager: DialogManager | dict[str, Any], code: str) -> Ch
                 orm=lambda: TelegramChat.objects.filter(**where).update(**values),
             )
         )
-        row = unit.known_chats.get((chat.bot_id, chat.chat_id, chat.user_id))
+        row = unit.known_chats.get(ChatIdent(chat.bot_id, chat.chat_id, chat.user_id))
         if row is not None:
             row.update(values)
     else:
         await TelegramChat.objects.filter(**where).aupdate(**values)
     language = await language_for(chat)
-    if unit is None or unit.known_chats.get((chat.bot_id, chat.chat_id, chat.user_id)) is None:
+    if (
+        unit is None
+        or unit.known_chats.get(ChatIdent(chat.bot_id, chat.chat_id, chat.user_id)) is None
+    ):
         # The chat's row is written later in this update (its first): resolve from the choice.
         language = resolve(values, chat.telegram_code) if choice else language
     data[LANGUAGE_KEY] = language

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("localtg", "0002_playground"),
+        ("localtg", "0003_faults"),
     ]
 
     operations = [
