@@ -24,9 +24,9 @@ from typing import Any
 
 from django.db import connection
 
-from botdialogs.testing import AsgiServer
+from botdialogs.testing import AsgiServer, message_update
+from botdialogs.testing.webhook import Telegram
 from project.bot.dialogs import MENU
-from tests.reliability.driver import Telegram, text_update
 
 
 def run_in_threads(jobs: Iterable[Callable[[], None]], threads: int) -> list[BaseException]:
@@ -284,7 +284,9 @@ class LoadRun:
         chat_id = self.first_user + number
         for step in range(1, self.updates + 1):
             update_id = self.first_user * 1000 + number * self.updates + step
-            update = text_update(update_id, chat_id, f"step {step}", first_name=f"L{number}")
+            update = message_update(
+                chat_id, f"step {step}", update_id=update_id, first_name=f"L{number}"
+            )
             first = rng.randrange(len(self.urls))
             other = (first + 1) % len(self.urls)
             how = rng.choices(DUPLICATES, DUPLICATE_WEIGHTS)[0]

@@ -15,17 +15,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import psycopg
 
-from botdialogs.testing import free_port
+from botdialogs.testing.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVER_USER = "postgres"
 
 
@@ -65,12 +62,17 @@ def hand_over(path: Path) -> None:
             os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid)
 
 
-def migrate(url: str, settings: str = "project.settings") -> None:
-    """``manage.py migrate`` the project's tables into the database at ``url``."""
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": settings}
+def migrate(url: str, settings: str | None = None) -> None:
+    """``django-admin migrate`` the site's tables into the database at ``url``.
+
+    ``settings``: the site's settings module (default: this process's
+    ``DJANGO_SETTINGS_MODULE``), importable from the current directory.
+    """
+    env = {**os.environ, "DATABASE_URL": url}
+    if settings is not None:
+        env["DJANGO_SETTINGS_MODULE"] = settings
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-        cwd=ROOT,
+        [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -169,8 +171,8 @@ class PrivatePostgres:
             connection.execute(f'CREATE DATABASE "{name}"{suffix}')
         return self.url(name)
 
-    def migrate(self, database: str, settings: str = "project.settings") -> None:
-        """``manage.py migrate`` the project's tables into ``database``."""
+    def migrate(self, database: str, settings: str | None = None) -> None:
+        """Migrate the site's tables into ``database`` (see :func:`migrate`)."""
         migrate(self.url(database), settings)
 
     def cleanup(self) -> None:
@@ -191,27 +193,3 @@ class PrivatePostgres:
         traceback: TracebackType | None,
     ) -> None:
         self.cleanup()
-
-
-@contextlib.contextmanager
-def throwaway_database(server_url: str | None = None) -> Iterator[str]:
-    """A new, migrated database for one run; yields its URL and drops it afterwards.
-
-    On a private server of its own (None), or on the PostgreSQL server at ``server_url``
-    (``postgres://user@host:port``) under a fresh name: existing databases are never touched.
-    """
-    if server_url is None:
-        with PrivatePostgres() as server:
-            url = server.create_database("run")
-            migrate(url)
-            yield url
-        return
-    name = f"botdialogs_run_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrate(f"{server_url}/{name}")
-        yield f"{server_url}/{name}"
-    finally:
-        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,41 +1,13 @@
-"""Test kit: test your site's bot dialogs end to end through local Telegram, in a few lines.
+"""Processes for end-to-end tests: an ASGI server, Celery worker and beat, each in a process
+group of its own with its output kept for the failure message.
 
-A simulated user writes and presses buttons; local Telegram turns that into a real Update
-POSTed to your bot's real webhook view; your handlers call the Bot API of local Telegram;
-you read back what the user would see. Nothing is mocked: the server is a real ASGI server
-in a subprocess, on the test database.
-
-Usage with pytest-django (the database must be a file or a server, not SQLite ``:memory:``;
-``transactional_db`` so the server process sees the rows)::
-
-    import pytest
-    from django.db import connection
-    from botdialogs.testing import AsgiServer, LocalTelegram, server_env
-
-    @pytest.fixture(scope="session")
-    def server(django_db_setup, django_db_blocker):
-        with django_db_blocker.unblock():
-            env = server_env(connection.settings_dict)
-        with AsgiServer("mysite.asgi:application", env=env) as running:
-            yield running
-
-    def test_menu(server, transactional_db):
-        chat = LocalTelegram(server.url).chat(user_id=1001, first_name="Ann")
-        chat.send("/start")
-        menu = chat.wait_for_text("Hello, Ann! What would you like to do?")
-        assert ["Order food"] in menu.buttons
-        chat.press("Order food")
-        assert chat.wait_for_text("Are you hungry?").message_id == menu.message_id  # edited
-
-``server_env`` points the subprocess at the test database and at itself for local
-Telegram (``LOCAL_TELEGRAM_URL``); add your own variables with ``server_env(..., **extra)``.
-Queued bots need a Celery worker on the same environment: ``CeleryWorker("mysite", env=env)``.
+:class:`AsgiServer` serves a site on a free port on the (test) database :func:`server_env`
+names; :class:`ListeningProcess` is ready once its port accepts connections.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -43,10 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -292,122 +261,10 @@ class CeleryBeat(ManagedProcess):
             self.pidfile.close()
 
 
-@dataclass(frozen=True)
-class ChatMessage:
-    """One message of a local chat, as the user sees it."""
-
-    message_id: int
-    from_bot: bool
-    text: str
-    caption: str
-    buttons: list[list[str]]
-    edit_count: int
-    deleted: bool
-    revision: int
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ChatMessage:
-        """Build from the chat API's message JSON."""
-        return cls(
-            message_id=data["message_id"],
-            from_bot=data["from_bot"],
-            text=data["text"],
-            caption=data["caption"],
-            buttons=data["buttons"],
-            edit_count=data["edit_count"],
-            deleted=data["deleted"],
-            revision=data["revision"],
-            raw=data,
-        )
-
-
-class LocalTelegramError(RuntimeError):
-    """The local Telegram user API refused an action (no such button, unknown bot)."""
-
-
-def _request(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Content-Type", "application/json")
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its parent counts as dead; Linux only)."""
     try:
-        with urllib.request.urlopen(request, timeout=DEFAULT_TIMEOUT * 4) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise LocalTelegramError(f"{error.code}: {error.read().decode()}") from None
-    return answer["result"]
-
-
-class LocalTelegram:
-    """The user side of local Telegram on a running server (``base_url`` like ``http://h:p``)."""
-
-    def __init__(self, base_url: str, bot: str = "default") -> None:
-        self.base_url = base_url.rstrip("/")
-        self.bot = bot
-
-    def api(self, path: str) -> str:
-        """The URL of a user-API path of this bot."""
-        return f"{self.base_url}/localtg/api/bots/{self.bot}/{path}"
-
-    def chat(self, user_id: int, first_name: str = "Ann", **profile: str) -> LocalChatClient:
-        """A simulated private chat with user ``user_id``."""
-        return LocalChatClient(self, user_id, {"first_name": first_name, **profile})
-
-    def set_rate_limits(self, enabled: bool) -> None:
-        """Make local Telegram answer 429 like Telegram's flood control (off by default)."""
-        _request(self.api("rate-limits/"), {"enabled": enabled})
-
-
-class LocalChatClient:
-    """One simulated user's chat with the bot: write, press, read."""
-
-    def __init__(self, telegram: LocalTelegram, user_id: int, profile: dict[str, str]) -> None:
-        self.telegram = telegram
-        self.user_id = user_id
-        self.profile = profile
-
-    def _url(self, action: str) -> str:
-        return self.telegram.api(f"chats/{self.user_id}/{action}/")
-
-    def send(self, text: str) -> dict[str, Any]:
-        """Write ``text`` as the user; returns once the webhook answered (with its status)."""
-        return _request(self._url("messages"), {"text": text, **self.profile})
-
-    def press(self, text: str | None = None, *, data: str | None = None) -> dict[str, Any]:
-        """Press the newest inline button labelled ``text`` (or with callback ``data``)."""
-        return _request(self._url("press"), {"text": text, "data": data})
-
-    def block(self, blocked: bool = True) -> None:
-        """The user blocks (or unblocks) the bot."""
-        _request(self._url("block"), {"blocked": blocked})
-
-    def read(self, since: int = 0) -> dict[str, Any]:
-        """The raw chat API answer: ``revision``, ``messages`` and ``callback_answers``."""
-        return _request(f"{self._url('messages')}?since={since}")
-
-    def messages(self) -> list[ChatMessage]:
-        """Every message in the chat, oldest first (deleted ones included, flagged)."""
-        return [ChatMessage.from_json(data) for data in self.read()["messages"]]
-
-    def bot_messages(self) -> list[ChatMessage]:
-        """What the bot shows now: its messages that are not deleted."""
-        return [m for m in self.messages() if m.from_bot and not m.deleted]
-
-    def last(self) -> ChatMessage | None:
-        """The bot's newest visible message."""
-        shown = self.bot_messages()
-        return shown[-1] if shown else None
-
-    def wait_for(
-        self, predicate: Callable[[ChatMessage], bool], timeout: float = DEFAULT_TIMEOUT
-    ) -> ChatMessage:
-        """The first visible bot message matching ``predicate``, polling until ``timeout``."""
-
-        def found() -> ChatMessage | None:
-            return next((m for m in self.bot_messages() if predicate(m)), None)
-
-        return wait_until(found, timeout=timeout)
-
-    def wait_for_text(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> ChatMessage:
-        """The visible bot message whose text (or caption) is ``text``."""
-        return self.wait_for(lambda m: text in (m.text, m.caption), timeout=timeout)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

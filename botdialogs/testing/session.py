@@ -1,9 +1,15 @@
-"""In-memory fakes for fast unit tests only (the real paths are tested against local Telegram)."""
+"""A Bot API session that answers from memory and records every call: unit tests of bot dialogs
+without any server (the real paths are tested against local Telegram).
+
+    with recording_bots() as bot_api:
+        ...  # feed updates; every Bot the registry builds talks to bot_api
+    assert bot_api.texts() == ["Hello!"]
+"""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiogram import Bot
@@ -19,12 +25,17 @@ from aiogram.methods import (
 )
 from aiogram.types import Chat, Message, User
 
-_update_ids = itertools.count(1)
-_message_ids = itertools.count(1000)
+from botdialogs.conf import BotSettings
+from botdialogs.engine import bots
+from botdialogs.testing.updates import next_message_id
 
 
 class RecordingSession(BaseSession):
-    """Answers Bot API calls from memory and records them (no HTTP)."""
+    """Answers Bot API calls from memory and records them in :attr:`calls` (no HTTP).
+
+    It answers the methods bot dialogs use (getMe, sendMessage, editMessageText,
+    editMessageReplyMarkup, answerCallbackQuery, deleteMessage) and refuses any other.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,7 +49,7 @@ class RecordingSession(BaseSession):
             return User(id=bot.id, is_bot=True, first_name="Bot", username="test_bot")
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):
             chat_id = int(method.chat_id)
-            message_id = getattr(method, "message_id", None) or next(_message_ids)
+            message_id = getattr(method, "message_id", None) or next_message_id()
             return Message(
                 message_id=message_id,
                 date=0,
@@ -59,42 +70,24 @@ class RecordingSession(BaseSession):
         yield b""
 
     def texts(self) -> list[str]:
+        """The texts the bot sent or edited in, in order."""
         return [c.text for c in self.calls if isinstance(c, SendMessage | EditMessageText)]
 
 
-def message_update(chat_id: int, text: str, user_id: int | None = None) -> dict[str, Any]:
-    """A raw Telegram Update with a private text message."""
-    user_id = user_id or chat_id
-    return {
-        "update_id": next(_update_ids),
-        "message": {
-            "message_id": next(_message_ids),
-            "date": 0,
-            "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "username": "ann"},
-            "text": text,
-        },
-    }
+@contextmanager
+def recording_bots(session: RecordingSession | None = None) -> Iterator[RecordingSession]:
+    """Every Bot the registry builds in the block talks to ``session`` (a new one by default),
+    which is yielded; the real sessions come back afterwards.
 
+    Through the public seam :func:`botdialogs.engine.bots.set_session_factory`.
+    """
+    recording = session or RecordingSession()
 
-def callback_update(
-    chat_id: int, data: str, message_id: int = 1, user_id: int | None = None
-) -> dict[str, Any]:
-    """A raw Telegram Update with a button press."""
-    user_id = user_id or chat_id
-    return {
-        "update_id": next(_update_ids),
-        "callback_query": {
-            "id": str(next(_update_ids)),
-            "chat_instance": "1",
-            "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "username": "ann"},
-            "message": {
-                "message_id": message_id,
-                "date": 0,
-                "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": 1, "is_bot": True, "first_name": "Bot"},
-                "text": "x",
-            },
-            "data": data,
-        },
-    }
+    def factory(settings: BotSettings) -> BaseSession:
+        return recording
+
+    previous = bots.set_session_factory(factory)
+    try:
+        yield recording
+    finally:
+        bots.set_session_factory(previous)

@@ -4,12 +4,12 @@ Telegram keeps an update and posts it again (same ``update_id``) while the webho
 anything but 2xx or does not answer at all; a 4xx is a bug on our side here, so it stops the
 delivery. Every attempt is recorded with its time and outcome, so a test can tell what the
 webhook answered while PostgreSQL was down or right after the server was killed.
+(Build the updates with :mod:`botdialogs.testing.updates`.)
 """
 
 from __future__ import annotations
 
 import http.client
-import itertools
 import json
 import threading
 import time
@@ -19,21 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-_message_ids = itertools.count(1)
-
-
-def text_update(update_id: int, chat_id: int, text: str, first_name: str = "Ann") -> dict[str, Any]:
-    """A raw Update with a private text message from user ``chat_id``."""
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": next(_message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": first_name},
-            "from": {"id": chat_id, "is_bot": False, "first_name": first_name},
-            "text": text,
-        },
-    }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiogram import Bot
 from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendMessage
 from django.conf import settings
 from django.contrib import admin
@@ -19,7 +18,6 @@ from django.utils import timezone
 from botdialogs import background
 from botdialogs.admin.repair import RESET_NOTICE
 from botdialogs.background import delivery
-from botdialogs.engine import bots
 from botdialogs.engine.bots import bot_id
 from botdialogs.models import (
     BackgroundAction,
@@ -29,7 +27,7 @@ from botdialogs.models import (
     DialogTimer,
     TelegramChat,
 )
-from tests.fakes import RecordingSession
+from botdialogs.testing import RecordingSession, recording_bots
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,15 +52,9 @@ urlpatterns = [
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSession]:
+def session() -> Iterator[RecordingSession]:
     """Bots built by the registry record their Bot API calls; background actions run inline."""
-    recording = RecordingSession()
-
-    def new_bot(bot_settings: Any) -> Bot:
-        return Bot(bots.bot_token(bot_settings.name), session=recording)
-
-    monkeypatch.setattr(bots, "_new_bot", new_bot)
-    with override_settings(BOTDIALOGS=INLINE):
+    with recording_bots() as recording, override_settings(BOTDIALOGS=INLINE):
         yield recording
 
 

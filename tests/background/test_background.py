@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
@@ -35,7 +35,7 @@ from botdialogs.exceptions import (
     LinkTokenExpired,
 )
 from botdialogs.models import BackgroundAction, DialogContext, DialogStack, TelegramChat
-from tests.fakes import RecordingSession, message_update
+from botdialogs.testing import RecordingSession, message_update, recording_bots
 
 CHAT = 4242
 OTHER = 4343
@@ -95,23 +95,17 @@ def build_router() -> Router:
 
 
 PROBE_SETTINGS = {
-    "BOTS": {"default": {"ROUTER": "tests.test_background.build_router"}},
+    "BOTS": {"default": {"ROUTER": "tests.background.test_background.build_router"}},
     "BACKGROUND": "inline",
 }
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSession]:
+def session() -> Iterator[RecordingSession]:
     """Every Bot the registry builds records its calls here (no HTTP)."""
-    recording = RecordingSession()
-
-    def new_bot(settings: Any) -> Bot:
-        return Bot(bots.bot_token(settings.name), session=recording)
-
-    monkeypatch.setattr(bots, "_new_bot", new_bot)
     for values in seen.values():
         values.clear()
-    with override_settings(BOTDIALOGS=PROBE_SETTINGS):
+    with recording_bots() as recording, override_settings(BOTDIALOGS=PROBE_SETTINGS):
         # As with aiogram_dialog: middlewares go on the Dispatcher's observer after setup.
         bots.get_dispatcher("default").observers[DIALOG_EVENT_NAME].middleware(record_dialog_events)
         yield recording

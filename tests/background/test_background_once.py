@@ -20,9 +20,9 @@ from botdialogs.background import records
 from botdialogs.engine import bots
 from botdialogs.exceptions import StorageUnavailable
 from botdialogs.models import BackgroundAction
-from tests import test_background as probe
-from tests.fakes import RecordingSession
-from tests.test_background import CHAT, feed, top_data
+from botdialogs.testing import RecordingSession
+from tests.background import test_background as probe
+from tests.background.test_background import CHAT, feed, top_data
 
 session = probe.session  # the probe bot's recording session fixture
 

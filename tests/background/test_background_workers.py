@@ -17,7 +17,7 @@ from botdialogs import background
 from botdialogs.background.delivery import deliver
 from botdialogs.models import BackgroundAction, DialogStack
 from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, wait_until
-from tests.servers import redis_url
+from botdialogs.testing.queues import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from botdialogs.background import broadcast
 from botdialogs.engine import bots
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
 from botdialogs.testing import AsgiServer, LocalTelegram
-from tests.servers import redis_url
+from botdialogs.testing.queues import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIRST_USER = 8000

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiogram import Bot
 from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.test import override_settings
@@ -14,20 +13,24 @@ from django.test import override_settings
 from botdialogs import background
 from botdialogs.engine import bots
 from botdialogs.models import DialogStack
-from botdialogs.testing import AsgiServer, CeleryBeat
+from botdialogs.testing import (
+    AsgiServer,
+    CeleryBeat,
+    RecordingSession,
+    message_update,
+    recording_bots,
+)
 from project.shop.models import Order
-from tests.fakes import RecordingSession, message_update
-from tests.test_background_workers import TIMEOUT, celery_sender, started_chat  # noqa: F401
+from tests.background.test_background_workers import TIMEOUT, celery_sender, started_chat  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHAT = 6100
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[RecordingSession]:
-    recording = RecordingSession()
-    monkeypatch.setattr(bots, "_new_bot", lambda s: Bot(bots.bot_token(s.name), session=recording))
-    with override_settings(BOTDIALOGS={**settings.BOTDIALOGS, "BACKGROUND": "inline"}):
+def session(settings: Any) -> Iterator[RecordingSession]:
+    background_inline = {**settings.BOTDIALOGS, "BACKGROUND": "inline"}
+    with recording_bots() as recording, override_settings(BOTDIALOGS=background_inline):
         yield recording
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from botdialogs.models import DialogStack, DialogTimer
 from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, wait_until
-from tests.servers import APP, BROKER_VARIABLES, wait_for_quiet_database
+from botdialogs.testing.databases import wait_for_quiet_database
+from tests.support.servers import APP, BROKER_VARIABLES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 30

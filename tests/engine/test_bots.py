@@ -19,7 +19,10 @@ from botdialogs.storage import DjangoStorage
 TWO_BOTS = {
     "BOTS": {
         "default": {"ROUTER": "project.bot.dialogs.build_router"},
-        "support": {"ROUTER": "tests.counter_bot.build_router", "TOKEN": "123456:real-token"},
+        "support": {
+            "ROUTER": "botdialogs.testing.bots.counter_router",
+            "TOKEN": "123456:real-token",
+        },
     }
 }
 

@@ -21,7 +21,7 @@ from django.test import override_settings
 from botdialogs.engine import bots, intent_ids
 from botdialogs.exceptions import IntentIdCollision
 from botdialogs.models import DialogContext, DialogStack
-from tests.fakes import RecordingSession, message_update
+from botdialogs.testing import RecordingSession, message_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from aiogram import Bot
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.asgi import get_asgi_application
@@ -28,13 +27,15 @@ from botdialogs.engine import bots
 from botdialogs.http.asgi import WebhookRoute
 from botdialogs.models import DialogContext, DialogStack, ProcessedUpdate
 from botdialogs.storage.database import StorageDatabase
-from tests.fakes import RecordingSession, callback_update, message_update
+from botdialogs.testing import RecordingSession, callback_update, message_update, recording_bots
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET = "exactly-once-secret"
 COUNTER = {
-    "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router", "WEBHOOK_SECRET": SECRET}}
+    "BOTS": {
+        "default": {"ROUTER": "botdialogs.testing.bots.counter_router", "WEBHOOK_SECRET": SECRET}
+    }
 }
 CHAT = 7100
 
@@ -42,12 +43,7 @@ CHAT = 7100
 @pytest.fixture
 def session() -> Iterator[RecordingSession]:
     """The Bot API session every Bot of this test uses (no HTTP)."""
-    recording = RecordingSession()
-
-    def new_bot(settings: Any) -> Bot:
-        return Bot(bots.bot_token(settings.name), session=recording)
-
-    with override_settings(BOTDIALOGS=COUNTER), mock.patch.object(bots, "_new_bot", new_bot):
+    with override_settings(BOTDIALOGS=COUNTER), recording_bots() as recording:
         yield recording
 
 

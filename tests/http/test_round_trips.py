@@ -28,8 +28,8 @@ from django.db import connections
 from botdialogs.background import bg_manager
 from botdialogs.engine import bots
 from botdialogs.storage import ActionClaim, claiming
-from tests.fakes import RecordingSession, callback_update, message_update
-from tests.pgproxy import Counts, RoundTripProxy
+from botdialogs.testing import RecordingSession, callback_update, message_update
+from botdialogs.testing.round_trips import Counts, RoundTripProxy
 
 #: Round trips of one press: lock, update of the claim and reads in one query string; writes,
 #: COMMIT and unlock in another (6 before the rewrite: lock, pipelined reads, BEGIN, write,
@@ -99,7 +99,7 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
         database["HOST"], database["PORT"] = proxy.host, str(proxy.port)
         try:
             settings.BOTDIALOGS = {
-                "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}},
+                "BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}},
                 "STORAGE": {
                     "BACKEND": "botdialogs.storage.DjangoStorage",
                     "CONFIG": {"using": postgres_alias},

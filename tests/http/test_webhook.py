@@ -23,9 +23,8 @@ from botdialogs.exceptions import BadUpdate, UpdateTooLarge
 from botdialogs.http import delivery as webhook
 from botdialogs.localtg.models import LocalMessage
 from botdialogs.models import DialogStack, ProcessedUpdate, TelegramChat
-from botdialogs.testing import AsgiServer, LocalTelegram, wait_until
-from tests.fakes import message_update
-from tests.servers import WEBHOOK_SECRET
+from botdialogs.testing import AsgiServer, LocalTelegram, message_update, wait_until
+from tests.support.servers import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -197,7 +196,7 @@ def replying_router() -> Router:
     return router
 
 
-REPLYING = {"BOTS": {"echo": {"ROUTER": "tests.test_webhook.replying_router"}}}
+REPLYING = {"BOTS": {"echo": {"ROUTER": "tests.http.test_webhook.replying_router"}}}
 
 
 @pytest.fixture
@@ -280,7 +279,7 @@ def quiet_router() -> Router:
 
 
 QUIET_SECRET = "quiet-secret"
-QUIET = {"ROUTER": "tests.test_webhook.quiet_router", "WEBHOOK_SECRET": QUIET_SECRET}
+QUIET = {"ROUTER": "tests.http.test_webhook.quiet_router", "WEBHOOK_SECRET": QUIET_SECRET}
 
 
 @pytest.fixture

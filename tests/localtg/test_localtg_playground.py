@@ -26,7 +26,7 @@ from botdialogs.localtg.consumers import (
 )
 from botdialogs.localtg.models import LocalFile
 from project.asgi import application
-from tests.websockets import WebsocketClient
+from tests.support.websockets import WebsocketClient
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

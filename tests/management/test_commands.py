@@ -53,7 +53,7 @@ def test_setwebhook_uses_configured_allowed_updates(inline_server: AsgiServer) -
 def test_a_set_webhook_is_where_local_telegram_delivers(inline_server: AsgiServer) -> None:
     # With the server's own secret the demo still answers through the URL that was set.
     url = f"{inline_server.url}/bots/default/webhook/"
-    from tests.servers import WEBHOOK_SECRET
+    from tests.support.servers import WEBHOOK_SECRET
 
     with override_settings(BOTDIALOGS=talking_to(inline_server, WEBHOOK_SECRET=WEBHOOK_SECRET)):
         run("setwebhook", "default", "--url", url)

@@ -24,9 +24,8 @@ from botdialogs.consumers import MonitorConsumer
 from botdialogs.engine import bots
 from botdialogs.http import delivery as webhook
 from botdialogs.monitor import presence, publish, publish_action, publish_update, sending
-from botdialogs.testing import AsgiServer, LocalTelegram
-from tests.fakes import message_update
-from tests.websockets import WebsocketClient
+from botdialogs.testing import AsgiServer, LocalTelegram, message_update
+from tests.support.websockets import WebsocketClient
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -343,9 +342,9 @@ async def test_events_of_a_celery_worker_reach_a_watcher_of_the_web_process(
 
 
 # -- background actions and timers (in this process, Bot API answered from memory) ----------
-from tests.test_background import CHAT, Probe, feed  # noqa: E402
-from tests.test_timers import fire_due  # noqa: E402
-from tests.test_timers import session as timers_bot  # noqa: E402, F401 - a fixture
+from tests.background.test_background import CHAT, Probe, feed  # noqa: E402
+from tests.timers.test_timers import fire_due  # noqa: E402
+from tests.timers.test_timers import session as timers_bot  # noqa: E402, F401 - a fixture
 
 
 @pytest.mark.usefixtures("timers_bot")

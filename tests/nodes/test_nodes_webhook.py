@@ -14,12 +14,18 @@ import pytest
 from django.db import connection, transaction
 
 from botdialogs.models import BackgroundAction, NodeState
-from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, wait_until
+from botdialogs.testing import (
+    AsgiServer,
+    LocalChatClient,
+    LocalTelegram,
+    callback_update,
+    wait_until,
+)
+from botdialogs.testing.databases import wait_for_quiet_database
 from project.bot.nodes import Cart, ChoosingFood, food_nodes
 from project.shop.models import Order
-from tests.fakes import callback_update
-from tests.servers import APP, WEBHOOK_SECRET, wait_for_quiet_database
-from tests.test_background_workers import celery_sender, started_chat  # noqa: F401
+from tests.background.test_background_workers import celery_sender, started_chat  # noqa: F401
+from tests.support.servers import APP, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

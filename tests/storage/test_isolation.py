@@ -18,7 +18,7 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from botdialogs.storage.isolation import LocalEventIsolation, chat_lock_name
-from tests.databases import scratch_database
+from botdialogs.testing.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAT = 4242
@@ -45,14 +45,22 @@ def isolated_database() -> Iterator[str]:
 
 def test_two_processes_count_every_press_exactly_once(isolated_database: str) -> None:
     env = {**os.environ, "DATABASE_URL": isolated_database}
-    _finish(_run("-m", "tests.isolation_worker", "start", str(CHAT), env=env))
+    _finish(_run("-m", "tests.support.isolation_worker", "start", str(CHAT), env=env))
     with psycopg.connect(isolated_database) as connection:
         intents, message_id = connection.execute(
             "SELECT intents, last_message_id FROM botdialogs_dialogstack WHERE chat_id = %s",
             (CHAT,),
         ).fetchone()
     data = f"{intents[-1]}\x1dinc"
-    press = ("-m", "tests.isolation_worker", "press", str(CHAT), data, str(message_id), "500")
+    press = (
+        "-m",
+        "tests.support.isolation_worker",
+        "press",
+        str(CHAT),
+        data,
+        str(message_id),
+        "500",
+    )
     workers = [_run(*press, env=env) for _ in range(2)]
     for worker in workers:
         _finish(worker)

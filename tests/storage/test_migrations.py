@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.databases import scratch_database
+from botdialogs.testing.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

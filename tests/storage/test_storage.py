@@ -26,13 +26,13 @@ from botdialogs.models import DialogContext, DialogStack, TelegramChat
 from botdialogs.storage import DjangoStorage, UnitOfWorkIsolation
 from botdialogs.storage.isolation import LocalEventIsolation
 from botdialogs.storage.orm import OrmDatabase
-from tests.counter_bot import Failing
-from tests.fakes import RecordingSession, callback_update, message_update
-from tests.servers import redis_url
+from botdialogs.testing import RecordingSession, callback_update, message_update
+from botdialogs.testing.bots import Failing
+from botdialogs.testing.queues import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHAT = 5001
-COUNTER_BOT = {"BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}}}
+COUNTER_BOT = {"BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}}}
 
 
 def feed(bot: Bot, update: dict[str, Any]) -> None:
@@ -330,12 +330,12 @@ def test_drop_in_dispatcher_gets_one_transaction_per_update(recording_bot: Bot) 
     from aiogram import Dispatcher
     from aiogram_dialog import setup_dialogs
 
-    from tests.counter_bot import build_router
+    from botdialogs.testing.bots import counter_router
 
     storage = DjangoStorage()
     isolation = storage.create_isolation()
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    dispatcher.include_router(build_router())
+    dispatcher.include_router(counter_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
 
     def feed_plain(update: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 from asgiref.sync import async_to_sync
 
 from botdialogs.storage import DjangoStorage
-from tests.servers import redis_url
+from botdialogs.testing.queues import redis_url
 
 # Every storage runs inside the test's database transaction (only DjangoStorage uses it).
 pytestmark = pytest.mark.django_db(transaction=True)

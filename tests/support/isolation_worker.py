@@ -18,9 +18,11 @@ async def main(argv: list[str]) -> None:
 
     from botdialogs import conf
     from botdialogs.engine import bots
-    from tests.fakes import RecordingSession, callback_update, message_update
+    from botdialogs.testing import RecordingSession, callback_update, message_update
 
-    settings.BOTDIALOGS = {"BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}}}
+    settings.BOTDIALOGS = {
+        "BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}}
+    }
     conf.get_settings.cache_clear()
     dispatcher = bots.get_dispatcher("default")
     bot = Bot(bots.bot_token("default"), session=RecordingSession())

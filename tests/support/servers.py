@@ -1,4 +1,5 @@
-"""Real servers for end-to-end tests: uvicorn on the test database, and a Celery worker.
+"""Real servers for the end-to-end tests: the demo site on uvicorn on the test database, and a
+Celery worker (built on :mod:`botdialogs.testing`).
 
 Web servers run for the whole session (one takes a second or two to start); each test gets
 them through a function fixture that comes after ``transactional_db`` and waits, before the
@@ -9,32 +10,21 @@ flush on PostgreSQL after a Redis read timeout.)
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 
 from botdialogs.testing import AsgiServer, CeleryWorker, server_env
+from botdialogs.testing.databases import wait_for_quiet_database
+from botdialogs.testing.queues import redis_url
 
 APP = "project.asgi:application"
 WEBHOOK_SECRET = "test-webhook-secret"
 BROKER_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL")
-
-
-#: The Redis database tests use when neither TEST_REDIS_URL nor REDIS_URL names one: apart
-#: from a site's usual database 0, so a test run never consumes or purges a site's tasks.
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def redis_url() -> str:
-    """The Redis of this run: ``TEST_REDIS_URL``, else ``REDIS_URL``, else database 15."""
-    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_TEST_REDIS_URL
 
 
 @pytest.fixture(scope="session")
@@ -113,51 +103,6 @@ def celery_worker(
     with CeleryWorker("project", env=env) as worker:
         yield worker
     wait_for_quiet_database()
-
-
-#: Seconds a test's servers get to finish their database work before the flush.
-QUIET_TIMEOUT = 30.0
-
-
-def wait_for_quiet_database(timeout: float = QUIET_TIMEOUT) -> None:
-    """Wait until no other session works on the test database (see :func:`wait_for_quiet`).
-
-    SQLite needs nothing: a writer that holds the file makes the flush fail after its busy
-    timeout, never hang.
-    """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        wait_for_quiet(cursor, timeout)
-
-
-def wait_for_quiet(cursor: Any, timeout: float = QUIET_TIMEOUT) -> None:
-    """Wait until no other session of the cursor's PostgreSQL database runs a statement or
-    sits in a transaction, so a flush that follows cannot wait on one forever.
-
-    A session still busy after ``timeout`` is terminated (the flush then goes through) and
-    AssertionError says what it was doing.
-    """
-    busy = (
-        "SELECT pid, state, left(query, 200) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND backend_type = 'client backend' "
-        "AND (state = 'active' OR state LIKE %s)"
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        cursor.execute(busy, ["idle in transaction%"])
-        sessions = cursor.fetchall()
-        if not sessions:
-            return
-        if time.monotonic() > deadline:
-            for pid, _state, _query in sessions:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-            raise AssertionError(
-                f"Database sessions still busy {timeout}s after the test (terminated so the "
-                f"flush can run): {sessions}"
-            )
-        time.sleep(0.05)  # polling another process's sessions
 
 
 @pytest.fixture

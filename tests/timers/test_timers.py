@@ -12,7 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.filters import Command
 from aiogram.methods import SendMessage
@@ -25,10 +25,10 @@ from django.utils import timezone
 from botdialogs import timers
 from botdialogs.engine import bots
 from botdialogs.models import DialogTimer
+from botdialogs.testing import RecordingSession, recording_bots
 from botdialogs.timers import api, firing
-from tests import test_background as probe
-from tests.fakes import RecordingSession
-from tests.test_background import CHAT, feed, top_data
+from tests.background import test_background as probe
+from tests.background.test_background import CHAT, feed, top_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,19 +57,13 @@ def build_router() -> Router:
     return router
 
 
-SETTINGS = {"BOTS": {"default": {"ROUTER": "tests.test_timers.build_router"}}}
+SETTINGS = {"BOTS": {"default": {"ROUTER": "tests.timers.test_timers.build_router"}}}
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSession]:
+def session() -> Iterator[RecordingSession]:
     """The timers bot; its Bot API calls are recorded (no HTTP)."""
-    recording = RecordingSession()
-
-    def new_bot(settings: Any) -> Bot:
-        return Bot(bots.bot_token(settings.name), session=recording)
-
-    monkeypatch.setattr(bots, "_new_bot", new_bot)
-    with override_settings(BOTDIALOGS=SETTINGS):
+    with recording_bots() as recording, override_settings(BOTDIALOGS=SETTINGS):
         yield recording
 
 

@@ -11,11 +11,11 @@ from django_celery_beat.models import PeriodicTask
 
 from botdialogs.models import Broadcast
 from botdialogs.testing import AsgiServer, CeleryBeat, CeleryWorker, LocalChatClient, wait_until
+from botdialogs.testing.databases import wait_for_quiet_database
 from project.shop import specials
 from project.shop.models import DailySpecial
 from project.shop.tasks import send_daily_special
-from tests.servers import wait_for_quiet_database
-from tests.test_background_workers import TIMEOUT, celery_sender, started_chat
+from tests.background.test_background_workers import TIMEOUT, celery_sender, started_chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 __all__ = ["celery_sender"]  # a fixture of this module's tests

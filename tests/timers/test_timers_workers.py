@@ -29,10 +29,10 @@ from botdialogs.testing import (
     free_port,
     wait_until,
 )
+from botdialogs.testing.databases import wait_for_quiet_database
 from project.bot.counter import TICKS, tick_key
-from tests import timers_celery
-from tests.servers import wait_for_quiet_database
-from tests.test_background_workers import TIMEOUT, started_chat
+from tests.background.test_background_workers import TIMEOUT, started_chat
+from tests.support import timers_celery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -206,7 +206,7 @@ def test_a_failing_timer_is_retried_with_backoff_then_failed_by_real_workers(
     # These workers' Bot API is a port nobody listens on: every send fails (network error).
     down = {**env, "LOCAL_TELEGRAM_URL": f"http://127.0.0.1:{free_port()}"}
     firing = [
-        CeleryWorker("tests.timers_celery", env=down, name=f"failing{n}@%h")
+        CeleryWorker("tests.support.timers_celery", env=down, name=f"failing{n}@%h")
         for n in range(worker_count())
     ]
     beat = CeleryBeat("project", env=env)
