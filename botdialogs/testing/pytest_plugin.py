@@ -21,10 +21,11 @@ Fixtures:
 
 Tiers: every test that uses a fixture which starts processes (the ones above that do, and
 those the ``botdialogs_process_fixtures`` option names, directly or through other fixtures)
-is marked ``processes``; every other test is marked ``fast``. ``pytest -m fast`` runs the fast
-tier. A test in it that starts a process anyway (``subprocess``, ``fork``, ``exec``: seen
-through Python's audit hooks) fails and says to mark it ``@pytest.mark.processes``, so a new
-test cannot land in the wrong tier.
+is marked ``processes``; a test marked ``slow`` by hand runs in this process but long (fuzzing,
+thousands of chats); every other test is marked ``fast``. ``pytest -m fast`` runs the fast
+tier, ``pytest`` everything. A fast test that starts a process anyway (``subprocess``,
+``fork``, ``exec``: seen through Python's audit hooks) fails and says to mark it
+``@pytest.mark.processes``, so a new test cannot land in the wrong tier.
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "processes: starts processes (servers, workers, a browser): not fast"
     )
-    config.addinivalue_line("markers", "fast: starts no process (applied automatically)")
+    config.addinivalue_line(
+        "markers", "slow: no process, but long (fuzzing, thousands of chats): not fast"
+    )
+    config.addinivalue_line("markers", "fast: not processes, not slow (applied automatically)")
     sys.addaudithook(_audit)
 
 
@@ -93,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("processes") is None and names & starting:
             item.add_marker(pytest.mark.processes)
-        if item.get_closest_marker("processes") is None:
+        if not any(item.get_closest_marker(name) for name in ("processes", "slow")):
             item.add_marker(pytest.mark.fast)
 
 

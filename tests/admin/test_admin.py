@@ -407,6 +407,7 @@ def query_parameters(model_admin: Any, request: Any) -> list[str]:
     return names + (["q"] if model_admin.get_search_fields(request) else [])
 
 
+@pytest.mark.slow  # every admin list with generated hostile input
 def test_every_admin_list_survives_hostile_filters_and_searches(
     admin_client: Client, rf: Any, admin_user: Any, bot: int
 ) -> None:

@@ -6,7 +6,7 @@ import importlib
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def referenced() -> dict[str, set[str]]:

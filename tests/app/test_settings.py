@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.processes  # each test reads the settings in a Python subprocess
 VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",

@@ -331,11 +331,11 @@ async def test_fg_times_out_when_the_chat_is_busy(session: RecordingSession) -> 
 
             holder = asyncio.create_task(busy())
             await held.wait()
-            started = time.monotonic()
             with pytest.raises(BackgroundTimeout):
                 async with manager.fg():
                     pytest.fail("entered a locked chat")
-            assert time.monotonic() - started < 2
+            # It gave up on its own: the chat was still locked when it did.
+            assert not holder.done() and not release.is_set()
             release.set()
             await holder
 

@@ -13,7 +13,7 @@ from botdialogs.testing import AsgiServer, LocalChatClient, LocalTelegram, wait_
 from botdialogs.testing.databases import wait_for_quiet_database
 from tests.support.servers import APP, BROKER_VARIABLES
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 TIMEOUT = 30
 
 

@@ -118,6 +118,7 @@ async def test_a_full_stack_opened_in_one_second_has_distinct_intents(opener: Bo
     assert_every_context_its_own(stacks, contexts, STACK_LIMIT)
 
 
+@pytest.mark.slow  # a thousand chats
 async def test_a_thousand_chats_opening_dialogs_at_once_share_no_intent(opener: Bot) -> None:
     await asyncio.gather(*(open_dialogs(opener, 100_000 + n, 2) for n in range(CHATS)))
 

@@ -39,7 +39,7 @@ PRESSES = 10
 # One press before counting opens the pool's connection; nothing is prepared later (values
 # are bound on the client), so every later press costs the same.
 WARM_UP_PRESSES = 1
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("ISOLATION_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 ALIAS = "roundtrips"
 CHAT = 777_001
@@ -91,6 +91,7 @@ def postgres_alias(transactional_db: None) -> Iterator[str]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
+@pytest.mark.processes  # migrates a database with manage.py
 async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str, settings) -> None:
     database = connections.settings[postgres_alias]  # the dict its wrappers share
     real_server = (database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432))

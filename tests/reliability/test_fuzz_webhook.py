@@ -182,6 +182,7 @@ async def post(body: bytes, secret: str | None, content_length: str | None) -> i
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow  # hundreds of generated deliveries
 @given(body=bodies, secret=secrets_sent, content_length=content_lengths)
 async def test_no_delivery_gets_a_5xx_and_a_4xx_stores_nothing(
     fuzz_bot: RecordingSession, body: bytes, secret: str | None, content_length: str | None

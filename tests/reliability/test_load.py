@@ -21,7 +21,7 @@ from botdialogs.testing.webhook import Telegram
 from tests.reliability.services import queued_env
 from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 USERS = 50
 UPDATES = 10

@@ -21,7 +21,7 @@ from project.shop.models import Order
 from tests.reliability.services import process_env
 from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 USERS = 6
 CARTS = 2

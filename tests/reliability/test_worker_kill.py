@@ -26,7 +26,7 @@ from tests.reliability.bots import entered_markers, marker_pid, open_gate
 from tests.reliability.services import queued_env
 from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 #: CELERY_VISIBILITY_TIMEOUT of these tests' processes (seconds).
 VISIBILITY = 5

@@ -20,7 +20,7 @@ from aiogram.fsm.storage.base import StorageKey
 from botdialogs.storage.isolation import LocalEventIsolation, chat_lock_name
 from botdialogs.testing.databases import scratch_database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHAT = 4242
 
 
@@ -43,6 +43,7 @@ def isolated_database() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.processes  # migrates a database with manage.py
 def test_two_processes_count_every_press_exactly_once(isolated_database: str) -> None:
     env = {**os.environ, "DATABASE_URL": isolated_database}
     _finish(_run("-m", "tests.support.isolation_worker", "start", str(CHAT), env=env))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -269,11 +268,10 @@ def test_a_run_waits_for_a_timer_falling_due_within_its_budget_and_fires_it_on_t
 def test_a_run_does_not_wait_for_a_timer_due_after_its_budget(session: RecordingSession) -> None:
     feed("/start")
     timer_id = update_timer(7, after=30)
-    started = time.monotonic()
     assert fire_due(wait=True, budget=0.5).claimed == 0
-    # Returned by its budget, not 30 s later (the bound is loose: a loaded machine is slow).
-    assert time.monotonic() - started < 10
-    assert DialogTimer.objects.get(id=timer_id).status == "pending"
+    timer = DialogTimer.objects.get(id=timer_id)
+    # Returned by its budget: before the timer fell due, which it left pending.
+    assert timezone.now() < timer.due_at and timer.status == "pending"
 
 
 def test_a_full_claim_asks_once_for_another_firers_help(session: RecordingSession) -> None:
@@ -296,11 +294,11 @@ def test_a_waiting_run_ends_when_its_worker_shuts_down(
     timer_id = update_timer(8, after=20)
     stopper = threading.Timer(0.3, firing.stop_waiting)  # celery's worker_shutting_down
     stopper.start()
-    started = time.monotonic()
     assert fire_due(wait=True, budget=30.0).claimed == 0
     stopper.join()
-    assert time.monotonic() - started < 5.0  # not the 20 s until the timer falls due
-    assert DialogTimer.objects.get(id=timer_id).status == "pending"
+    timer = DialogTimer.objects.get(id=timer_id)
+    # Ended by the shutdown: before the timer fell due (its budget had 30 s), left pending.
+    assert timezone.now() < timer.due_at and timer.status == "pending"
 
 
 # -- bad input ----------------------------------------------------------------------------------
