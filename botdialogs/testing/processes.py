@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 DEFAULT_TIMEOUT = 15.0
@@ -154,7 +154,7 @@ class ManagedProcess:
             self._signal_group(signal.SIGKILL)
         self.log.close()
 
-    def __enter__(self) -> ManagedProcess:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "botdialogs_process_fixtures",
         "Fixtures that start processes: tests using them are marked 'processes'",
-        type="linelist",
+        type="linelist",  # type: ignore[maybe-unrecognized-str-typeform]
     )
 
 

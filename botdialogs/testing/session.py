@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot
@@ -48,11 +49,13 @@ class RecordingSession(BaseSession):
         if isinstance(method, GetMe):
             return User(id=bot.id, is_bot=True, first_name="Bot", username="test_bot")
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):
+            if method.chat_id is None:  # an inline message's edit: no chat to answer with
+                raise NotImplementedError("RecordingSession does not edit inline messages")
             chat_id = int(method.chat_id)
             message_id = getattr(method, "message_id", None) or next_message_id()
             return Message(
                 message_id=message_id,
-                date=0,
+                date=datetime.fromtimestamp(0, UTC),
                 chat=Chat(id=chat_id, type="private"),
                 from_user=User(id=bot.id, is_bot=True, first_name="Bot"),
                 text=getattr(method, "text", None) or "",
@@ -71,7 +74,8 @@ class RecordingSession(BaseSession):
 
     def texts(self) -> list[str]:
         """The texts the bot sent or edited in, in order."""
-        return [c.text for c in self.calls if isinstance(c, SendMessage | EditMessageText)]
+        sent = (c for c in self.calls if isinstance(c, SendMessage | EditMessageText))
+        return [c.text for c in sent if c.text is not None]
 
 
 @contextmanager

@@ -52,7 +52,9 @@ def post_update(url: str, update: dict[str, Any], secret: str, timeout: float = 
     body = json.dumps(update).encode()
     headers = {"Content-Type": "application/json", SECRET_HEADER: secret}
     started = time.monotonic()
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=timeout
+    )
     try:
         connection.request("POST", parts.path, body=body, headers=headers)
         response = connection.getresponse()
