@@ -24,6 +24,19 @@ def _fresh_registry() -> Iterator[None]:
     bots.reset()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A fast test hashes passwords with MD5: PBKDF2's million rounds took most of the fast
+    tier's time (every admin_client makes a superuser). Only there: no other process reads
+    its hashes, while a server a test signs in to hashes with the site's own settings."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+
+
 @pytest.fixture
 def recording_bot() -> Bot:
     """The default bot with an in-memory session that records Bot API calls."""
