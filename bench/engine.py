@@ -1,8 +1,8 @@
 """Engine table: dialog updates per second of the counter dialog, per storage.
 
-The counter dialog (tests/counter_bot.py) takes button presses from many chats at once through
+The counter dialog (botdialogs/testing/bots.py) takes button presses from many chats at once through
 a real Dispatcher (aiogram_dialog middlewares, FSM middleware, event isolation); the Bot API
-is answered from memory (tests/fakes.RecordingSession), so the storage is what differs.
+is answered from memory (botdialogs.testing.RecordingSession), so the storage is what differs.
 
 Rows (``ROWS``):
 
@@ -85,7 +85,7 @@ def storage_setting(row: str) -> dict[str, Any]:
 
 
 def use_counter_bot(
-    storage: dict[str, Any], router: str = "tests.counter_bot.build_router"
+    storage: dict[str, Any], router: str = "botdialogs.testing.bots.counter_router"
 ) -> None:
     """Make bot "default" the counter bot on ``storage`` and forget cached Dispatchers."""
     from django.conf import settings
@@ -108,13 +108,13 @@ def dropin_dispatcher() -> Any:
     from aiogram_dialog import setup_dialogs
 
     from botdialogs.storage import DjangoStorage
-    from tests.counter_bot import build_router
+    from botdialogs.testing.bots import counter_router
 
     storage = DjangoStorage()
     create_isolation = getattr(storage, "create_isolation", None)
     isolation = create_isolation() if create_isolation is not None else None
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    dispatcher.include_router(build_router())
+    dispatcher.include_router(counter_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
     return dispatcher
 
@@ -127,7 +127,7 @@ async def close_dispatcher(dispatcher: Any) -> None:
 
 async def start_chats(dispatcher: Any, bot: Any, chat_ids: Iterable[int]) -> dict[int, str]:
     """Send /start in each chat (one after the other); returns the "+1" callback data."""
-    from tests.fakes import message_update
+    from botdialogs.testing import message_update
 
     session = bot.session
     callbacks = {}
@@ -140,7 +140,7 @@ async def start_chats(dispatcher: Any, bot: Any, chat_ids: Iterable[int]) -> dic
 
 async def press(dispatcher: Any, bot: Any, chat_id: int, callback_data: str) -> None:
     """One press of the "+1" button in a chat."""
-    from tests.fakes import callback_update
+    from botdialogs.testing import callback_update
 
     await dispatcher.feed_raw_update(bot, callback_update(chat_id, callback_data))
 
@@ -165,7 +165,7 @@ async def run_counter(
     from aiogram import Bot
 
     from botdialogs.engine import bots
-    from tests.fakes import RecordingSession
+    from botdialogs.testing import RecordingSession
 
     bot = Bot(bots.bot_token("default"), session=RecordingSession())
     chat_ids = range(first_chat, first_chat + chats)

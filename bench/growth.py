@@ -125,7 +125,7 @@ async def make_template() -> None:
     from aiogram import Bot
 
     from botdialogs.engine import bots
-    from tests.fakes import RecordingSession
+    from botdialogs.testing import RecordingSession
 
     dispatcher = bots.get_dispatcher("default")
     bot = Bot(bots.bot_token("default"), session=RecordingSession())

@@ -1,10 +1,10 @@
 """Queued mode at full size: web processes and Celery workers, duplicates mixed in; prints the
 throughput and whether every update was handled exactly once.
 
-Users send numbered steps to the ``steps`` test bot (tests/reliability/bots.py) through
+Users send numbered steps to the ``steps`` test bot (botdialogs/testing/bots.py) through
 ``--web`` uvicorn processes; ``--workers`` Celery workers handle them. Each update is
 delivered once, twice to one web process, twice to both, or twice at the same moment to
-both (tests/reliability/scenarios.py: the same run as tests/reliability/test_load.py).
+both (bench/scenarios.py: the same run as tests/reliability/test_load.py).
 
     python bench/load_run.py [--users 1000] [--updates 20] [--web 2] [--workers 2]
     python bench/load_run.py --server postgres://postgres@127.0.0.1:5432   # that server
@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.throwaway import run_on_throwaway_database  # noqa: E402
+from bench.scratch import run_on_scratch_database  # noqa: E402
 
 
 def main() -> int:
-    """Parse the command line and run on a throwaway database; returns the exit status."""
+    """Parse the command line and run on a scratch database; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=20, help="steps per user")
@@ -39,19 +39,19 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (solo pool)")
     parser.add_argument("--threads", type=int, default=32, help="delivering threads")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds for the workers")
-    return run_on_throwaway_database(parser, run)
+    return run_on_scratch_database(parser, run)
 
 
 def run(args: argparse.Namespace, url: str) -> int:
     """Start the processes, run the load, print the result; 0 when it was all correct."""
+    from bench.scenarios import LoadRun
+    from bench.scratch import APP, WEBHOOK_SECRET, queued_run_env
     from botdialogs.testing import AsgiServer, CeleryWorker
-    from tests.reliability.driver import Telegram
-    from tests.reliability.scenarios import LoadRun
-    from tests.reliability.services import broker_idle, purge_queue, queued_env
-    from tests.servers import APP, WEBHOOK_SECRET, redis_url
+    from botdialogs.testing.queues import broker_idle, purge_queue, redis_url
+    from botdialogs.testing.webhook import Telegram
 
     broker, queue = redis_url(), f"load-run-{uuid.uuid4().hex[:10]}"
-    env = queued_env(dict(os.environ), broker, queue, DATABASE_URL=url)
+    env = queued_run_env(dict(os.environ), broker, queue, DATABASE_URL=url)
     print(
         f"load run: {args.users} users x {args.updates} updates, {args.web} web processes, "
         f"{args.workers} workers, broker {broker} (queue {queue})"

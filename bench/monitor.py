@@ -9,7 +9,7 @@ noise falls on all of them alike; ratios are taken within each round, then the m
 - ``watched``: a watcher counted in this process: every event is built and sent to the
   channel layer (one member in the monitor group).
 
-Each mode presses the counter dialog's "+1" (tests/counter_bot.py) in ``--chats`` chats at
+Each mode presses the counter dialog's "+1" (botdialogs/testing/bots.py) in ``--chats`` chats at
 once, ``--presses`` times each, through :func:`botdialogs.http.webhook.process_update` (the
 webhook's path: claim, unit of work, Dispatcher) on DjangoStorage; the Bot API is answered
 from memory. Also printed: nanoseconds per call of the hooks themselves with nobody watching.
@@ -87,7 +87,7 @@ async def press_round(bot: Any, callbacks: dict[int, str], presses: int) -> tupl
     """Updates/s and CPU ms per update (this process, the sender thread included) of
     ``presses`` presses in every chat, all chats at once."""
     from botdialogs.http.webhook import process_update
-    from tests.fakes import callback_update
+    from botdialogs.testing import callback_update
 
     async def press_all(chat_id: int) -> None:
         for _ in range(presses):
@@ -109,7 +109,7 @@ async def engine_rounds(chats: int, presses: int, rounds: int) -> dict[str, Any]
     from botdialogs.engine import bots
     from botdialogs.http import webhook
     from botdialogs.monitor import GROUP, sending
-    from tests.fakes import RecordingSession, message_update
+    from botdialogs.testing import RecordingSession, message_update
 
     use_counter_bot({"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}})
     bot = Bot(bots.bot_token("default"), session=RecordingSession())

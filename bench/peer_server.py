@@ -24,7 +24,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiogram_dialog import setup_dialogs
 from aiohttp import web
 
-from tests.counter_bot import build_router
+from botdialogs.testing.bots import counter_router
 
 WEBHOOK_PATH = "/webhook"
 TOKEN = "4242:peer-bench"
@@ -38,7 +38,7 @@ def build_app(api_url: str, redis_url: str, secret: str) -> web.Application:
     storage = RedisStorage.from_url(redis_url, key_builder=key_builder)
     isolation = RedisEventIsolation(redis=storage.redis, key_builder=key_builder)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    dispatcher.include_router(build_router())
+    dispatcher.include_router(counter_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url, is_local=True))
     bot = Bot(TOKEN, session=session)

@@ -1,6 +1,7 @@
 """Round trips, statements and connections per button press, counted at the servers.
 
-Counting proxies (tests/pgproxy.py) sit between the code under test and PostgreSQL and Redis.
+Counting proxies (botdialogs/testing/round_trips.py) sit between the code under test and
+PostgreSQL and Redis.
 One chat presses the counter's "+1" button N times, one press after the other, after a /start
 that opened every pooled connection; the counts of the presses are divided by N.
 
@@ -25,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.pgproxy import Counts, RoundTripProxy
+from botdialogs.testing.round_trips import Counts, RoundTripProxy
 
 DISPATCHER_PATHS = ("django-pg", "dropin-pg", "redis")
 WEBHOOK_PATHS = ("webhook-ours", "webhook-peer")
@@ -99,7 +100,7 @@ async def through_dispatcher(path: str, presses: int, first_chat: int) -> dict[s
 
     from bench import engine
     from botdialogs.engine import bots
-    from tests.fakes import RecordingSession
+    from botdialogs.testing import RecordingSession
 
     database = connections["default"].settings_dict
     real = (database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432))

@@ -27,29 +27,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.throwaway import run_on_throwaway_database  # noqa: E402
+from bench.scratch import run_on_scratch_database  # noqa: E402
 
 
 def main() -> int:
-    """Parse the command line and run on a throwaway database; returns the exit status."""
+    """Parse the command line and run on a scratch database; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--carts", type=int, default=3, help="checkouts per user")
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--web", type=int, default=1, help="web processes")
-    return run_on_throwaway_database(parser, run)
+    return run_on_scratch_database(parser, run)
 
 
 def run(args: argparse.Namespace, url: str) -> int:
     """Walk, kill, check, print; 0 when every step landed exactly once."""
+    from bench.scenarios import FoodOrderWalks, ServerKiller
+    from bench.scratch import APP, WEBHOOK_SECRET, run_env
     from botdialogs.testing import AsgiServer
+    from botdialogs.testing.webhook import Telegram
     from project.shop.models import Order
-    from tests.reliability.driver import Telegram
-    from tests.reliability.scenarios import FoodOrderWalks, ServerKiller
-    from tests.reliability.services import process_env
-    from tests.servers import APP, WEBHOOK_SECRET
 
-    env = process_env(dict(os.environ), DATABASE_URL=url, BOT_MODE="inline")
+    env = run_env(dict(os.environ), DATABASE_URL=url, BOT_MODE="inline")
     servers = [AsgiServer(APP, env=env) for _ in range(args.web)]
     turns = itertools.cycle(servers)
     telegram = Telegram(WEBHOOK_SECRET, deadline=300)

@@ -1,6 +1,6 @@
 """Django settings of the benchmarks: the demo site, with the counter dialog as its bot.
 
-The demo bot stays the demo's; the benchmarks run ``tests/counter_bot.py`` (one window, a
+The demo bot stays the demo's; the benchmarks run ``botdialogs/testing/bots.py`` (one window, a
 "+1" button) so that ours and the peer handle exactly the same dialog. DEBUG is off, as in
 production (with it on, Django keeps every ORM query in memory).
 
@@ -16,7 +16,10 @@ DEBUG = False
 BOTDIALOGS = {
     **BOTDIALOGS,
     "BOTS": {
-        "default": {**BOTDIALOGS["BOTS"]["default"], "ROUTER": "tests.counter_bot.build_router"}
+        "default": {
+            **BOTDIALOGS["BOTS"]["default"],
+            "ROUTER": "botdialogs.testing.bots.counter_router",
+        }
     },
 }
 if os.environ.get("BENCH_SYNCHRONOUS_COMMIT") == "0":

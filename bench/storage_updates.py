@@ -1,6 +1,6 @@
 """Dialog updates per second on DjangoStorage, against MemoryStorage and RedisStorage.
 
-The same counter dialog (tests/counter_bot.py) takes button presses from many chats at once
+The same counter dialog (botdialogs/testing/bots.py) takes button presses from many chats at once
 through the real Dispatcher (aiogram_dialog middlewares, FSM middleware, event isolation);
 only the Bot API is answered from memory, so storage is what differs. Each storage runs in
 the same process and run, and the result is printed as a ratio to MemoryStorage.
@@ -70,10 +70,10 @@ async def run_once(storage_name: str, chats: int, presses: int, first_chat: int)
 
     from botdialogs import conf
     from botdialogs.engine import bots
-    from tests.fakes import RecordingSession, callback_update, message_update
+    from botdialogs.testing import RecordingSession, callback_update, message_update
 
     settings.BOTDIALOGS = {
-        "BOTS": {"default": {"ROUTER": "tests.counter_bot.build_router"}},
+        "BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}},
         "STORAGE": STORAGES[storage_name],
     }
     conf.get_settings.cache_clear()

@@ -257,7 +257,8 @@ class RoundTripSuite(Suite):
         return [
             f"One chat, {round_trips.WARM_UP_PRESSES} presses to warm up (pools), then "
             f"{self.run.load.round_trip_presses} presses counted one after the other by "
-            "counting proxies (tests/pgproxy.py) in front of PostgreSQL and Redis. A round trip "
+            "counting proxies (botdialogs/testing/round_trips.py) in front of PostgreSQL and "
+            "Redis. A round trip "
             "is a client->server flight after the server answered: connection setup, locks and "
             "BEGIN/COMMIT count. Statements are protocol messages (Query, Execute): botdialogs "
             "sends each round trip as one query string (round trip 1: BEGIN, the lock, the "

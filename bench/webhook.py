@@ -1,6 +1,6 @@
 """Webhook comparison, end to end: our ASGI webhook against aiogram's aiohttp webhook server.
 
-Both serve the same counter dialogs (tests/counter_bot.py) and call the same stub Bot API
+Both serve the same counter dialogs (botdialogs/testing/bots.py) and call the same stub Bot API
 (:mod:`bench.stub_api`, its own process); the same load generator drives both:
 
 - **ours**: uvicorn, one worker, ``project.asgi:application`` with ``bench.settings`` (the

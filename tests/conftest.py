@@ -1,5 +1,9 @@
 """Shared fixtures. Services (PostgreSQL, Redis) are the real ones when DATABASE_URL/REDIS_URL
-are set, as in the second CI pass; with nothing set the tests run on SQLite."""
+are set, as in the second CI pass; with nothing set the tests run on SQLite.
+
+The test kit's pytest plugin (botdialogs.testing.pytest_plugin, enabled in pyproject.toml's
+addopts) sorts the tests into tiers: ``-m fast`` starts no process.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 from aiogram import Bot
 
 from botdialogs.engine import bots
-from tests.fakes import RecordingSession
+from botdialogs.testing import RecordingSession
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +24,19 @@ def _fresh_registry() -> Iterator[None]:
     bots.reset()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A fast test hashes passwords with MD5: PBKDF2's million rounds took most of the fast
+    tier's time (every admin_client makes a superuser). Only there: no other process reads
+    its hashes, while a server a test signs in to hashes with the site's own settings."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+
+
 @pytest.fixture
 def recording_bot() -> Bot:
     """The default bot with an in-memory session that records Bot API calls."""
@@ -27,7 +44,7 @@ def recording_bot() -> Bot:
 
 
 # End-to-end servers (uvicorn, Celery worker) for the webhook and local Telegram tests.
-from tests.servers import (  # noqa: E402, F401
+from tests.support.servers import (  # noqa: E402, F401
     celery_worker,
     eager_queued_server,
     eager_queued_server_process,

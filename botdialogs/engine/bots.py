@@ -15,12 +15,13 @@ import contextvars
 import hashlib
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.token import extract_bot_id
@@ -173,8 +174,29 @@ def get_dispatcher(name: str) -> Dispatcher:
     return existing
 
 
+#: Makes the Bot API session of a new Bot from its settings (see :func:`set_session_factory`).
+SessionFactory = Callable[[BotSettings], BaseSession]
+_session_factory: SessionFactory | None = None
+
+
+def set_session_factory(factory: SessionFactory | None) -> SessionFactory | None:
+    """Give every Bot built from now on the session ``factory(bot_settings)`` returns; None
+    restores the real one (Telegram, or local Telegram). Returns the factory it replaces.
+
+    The seam for tests (``botdialogs.testing.recording_bots`` installs a session that records
+    the Bot API calls): Bots built before are forgotten, so none keeps the old session.
+    """
+    global _session_factory
+    with _lock:
+        previous, _session_factory = _session_factory, factory
+        _loop_bots.clear()
+    return previous
+
+
 def _new_bot(settings: BotSettings) -> Bot:
-    if settings.is_local:
+    if _session_factory is not None:
+        session = _session_factory(settings)
+    elif settings.is_local:
         from botdialogs.engine.local_api import api_base_url
 
         session = BotSession(api=TelegramAPIServer.from_base(api_base_url(), is_local=True))

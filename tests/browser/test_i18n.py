@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from botdialogs.testing import AsgiServer
 from tests.browser.test_playground import bubble, button, say
-from tests.i18n_catalogs import compiled_catalogs  # noqa: F401
+from tests.support.i18n_catalogs import compiled_catalogs  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("compiled_catalogs")]
 expect.set_options(timeout=15_000)

@@ -35,7 +35,7 @@ from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, 
 from botdialogs.engine.bots import bot_token
 from botdialogs.testing import AsgiServer, CeleryWorker
 from tests.browser.conftest import PHONE
-from tests.servers import BROKER_VARIABLES, WEBHOOK_SECRET
+from tests.support.servers import BROKER_VARIABLES, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # A queued bot's first answer waits for a fresh Celery worker to load the bot.

@@ -1,10 +1,7 @@
-"""Test-only bots whose stored state counts what happened to them.
+"""The ``gate`` bot of the worker-kill tests (``steps`` is
+:func:`botdialogs.testing.bots.steps_router`).
 
-``steps``: every text message "step <n>" appends n to the chat's FSM data (``{"steps": [..]}``),
-in the update's own transaction. An update applied twice shows n twice, a lost one is missing:
-the list is an exact record of what landed. No Bot API call is made, so no chat must exist.
-
-``gate``: the same, but "gate" first leaves a marker file and then waits for the test to open
+``gate``: like ``steps``, but "gate" first leaves a marker file and then waits for the test to open
 the gate, so a test can kill the process handling it at a known moment.
 (``RELIABILITY_GATE_DIR``: the folder of the markers.)
 """
@@ -20,27 +17,11 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from botdialogs.testing.bots import append_step
+
 GATE_DIR_VARIABLE = "RELIABILITY_GATE_DIR"
 #: A gate nobody opens fails the handler instead of holding a worker forever.
 GATE_TIMEOUT = 300.0
-
-
-async def append_step(state: FSMContext, number: int) -> None:
-    """Append ``number`` to the chat's recorded steps."""
-    data = await state.get_data()
-    await state.update_data(steps=[*data.get("steps", []), number])
-
-
-def steps_router() -> Router:
-    """A router that records "step <n>" messages (a new one each call)."""
-    router = Router(name="steps")
-
-    @router.message(F.text.startswith("step "))
-    async def record_step(message: Message, state: FSMContext) -> None:
-        """Append the message's step number."""
-        await append_step(state, int((message.text or "").split()[1]))
-
-    return router
 
 
 def entered_markers(folder: Path) -> list[Path]:

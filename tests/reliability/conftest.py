@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from botdialogs.testing.postgres import PrivatePostgres
+from botdialogs.testing.queues import purge_queue, redis_url
 from tests.reliability.pgbouncer import PgBouncer
-from tests.reliability.private_pg import PrivatePostgres
-from tests.reliability.services import SETTINGS, purge_queue
-from tests.servers import redis_url
+from tests.reliability.services import SETTINGS
 
 TEMPLATE = "botdialogs_template"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from botdialogs.testing import ListeningProcess, free_port
-from tests.reliability.private_pg import as_server_user, hand_over
+from botdialogs.testing.postgres import as_server_user, hand_over
 
 INI = """\
 [databases]

@@ -1,8 +1,9 @@
 """Settings of the processes the reliability tests start: the demo project, plus test bots.
 
 ``steps`` (mode from ``BOT_MODE``, like the demo bot) and ``gate`` (always queued) are
-described in :mod:`tests.reliability.bots`. ``RELIABILITY_QUEUE`` names the Celery queue, so
-a test's workers only take the tasks of its own servers, whatever else shares the broker.
+described in :mod:`botdialogs.testing.bots` and :mod:`tests.reliability.bots`.
+``RELIABILITY_QUEUE`` names the Celery queue, so a test's workers only take the tasks of its
+own servers, whatever else shares the broker.
 """
 
 import os
@@ -16,7 +17,7 @@ BOTDIALOGS = {
     "BOTS": {
         **BOTDIALOGS["BOTS"],
         "steps": {
-            "ROUTER": "tests.reliability.bots.steps_router",
+            "ROUTER": "botdialogs.testing.bots.steps_router",
             "WEBHOOK_SECRET": _secret,
             "MODE": os.environ.get("BOT_MODE", "inline"),
         },

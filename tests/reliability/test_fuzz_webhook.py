@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import CommandStart
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from botdialogs.engine import bots
-from tests.fakes import RecordingSession
+from botdialogs.testing import RecordingSession, recording_bots
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -137,13 +137,9 @@ content_lengths = st.one_of(
 
 # -- the test --------------------------------------------------------------------------------
 @pytest.fixture
-async def fuzz_bot(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RecordingSession]:
+async def fuzz_bot() -> AsyncIterator[RecordingSession]:
     """The fuzz bot's settings; its Bot records API calls; connections closed afterwards."""
-    session = RecordingSession()
-    monkeypatch.setattr(
-        bots, "_new_bot", lambda bot: Bot(bots.bot_token(bot.name), session=session)
-    )
-    with override_settings(BOTDIALOGS=FUZZ_SETTINGS):
+    with recording_bots() as session, override_settings(BOTDIALOGS=FUZZ_SETTINGS):
         yield session
         await bots.get_event_isolation().close()
         await bots.get_storage().close()
@@ -186,6 +182,7 @@ async def post(body: bytes, secret: str | None, content_length: str | None) -> i
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow  # hundreds of generated deliveries
 @given(body=bodies, secret=secrets_sent, content_length=content_lengths)
 async def test_no_delivery_gets_a_5xx_and_a_4xx_stores_nothing(
     fuzz_bot: RecordingSession, body: bytes, secret: str | None, content_length: str | None

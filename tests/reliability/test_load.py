@@ -14,13 +14,14 @@ from contextlib import ExitStack
 import pytest
 from django.db import connection
 
+from bench.scenarios import DUPLICATES, LoadRun
 from botdialogs.testing import AsgiServer, CeleryWorker
-from tests.reliability.driver import Telegram
-from tests.reliability.scenarios import DUPLICATES, LoadRun
-from tests.reliability.services import broker_idle, queued_env
-from tests.servers import APP, WEBHOOK_SECRET
+from botdialogs.testing.queues import broker_idle
+from botdialogs.testing.webhook import Telegram
+from tests.reliability.services import queued_env
+from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 USERS = 50
 UPDATES = 10

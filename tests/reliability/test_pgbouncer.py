@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from botdialogs.testing import AsgiServer, LocalTelegram
+from botdialogs.testing.postgres import PrivatePostgres
 from tests.reliability.pgbouncer import PgBouncer
-from tests.reliability.private_pg import ROOT, PrivatePostgres
 from tests.reliability.services import process_env
-from tests.servers import APP
+from tests.support.servers import APP
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PRESSES = 200
 #: Two processes of PRESSES presses finish in well under a minute; a broken lock hangs.
@@ -58,7 +61,7 @@ def test_the_demo_dialog_walks_through_pgbouncer(
 def run_worker(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """``python -m tests.isolation_worker ...`` (the counter bot fed in-process)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.isolation_worker", *args],
+        [sys.executable, "-m", "tests.support.isolation_worker", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from botdialogs.testing import AsgiServer
-from tests.reliability.driver import Telegram, text_update
-from tests.reliability.private_pg import PrivatePostgres
-from tests.reliability.scenarios import step_problems
+from bench.scenarios import step_problems
+from botdialogs.testing import AsgiServer, message_update
+from botdialogs.testing.postgres import PrivatePostgres
+from botdialogs.testing.webhook import Telegram
 from tests.reliability.services import private_env
-from tests.servers import APP, WEBHOOK_SECRET
+from tests.support.servers import APP, WEBHOOK_SECRET
 
 USERS = 6
 STEPS = 15
@@ -54,7 +54,7 @@ def test_postgres_stopped_and_started_under_load(
     def user(chat_id: int) -> None:
         """Deliver the chat's steps in order."""
         for step in range(1, STEPS + 1):
-            update = text_update(chat_id * 100 + step, chat_id, f"step {step}")
+            update = message_update(chat_id, f"step {step}", update_id=chat_id * 100 + step)
             telegram.deliver(webhook, update)
 
     with server, ThreadPoolExecutor(max_workers=USERS) as users:

@@ -14,14 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bench.scenarios import FoodOrderWalks, ServerKiller
 from botdialogs.testing import AsgiServer
+from botdialogs.testing.webhook import Telegram
 from project.shop.models import Order
-from tests.reliability.driver import Telegram
-from tests.reliability.scenarios import FoodOrderWalks, ServerKiller
 from tests.reliability.services import process_env
-from tests.servers import APP, WEBHOOK_SECRET
+from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 USERS = 6
 CARTS = 2

@@ -14,9 +14,11 @@ import psycopg
 import pytest
 
 from botdialogs.testing import ManagedProcess, wait_until
-from tests.reliability.private_pg import PrivatePostgres
-from tests.reliability.services import alive
-from tests.servers import wait_for_quiet
+from botdialogs.testing.databases import wait_for_quiet
+from botdialogs.testing.postgres import PrivatePostgres
+from botdialogs.testing.processes import alive
+
+pytestmark = pytest.mark.processes  # each test starts Python processes and stops or kills them
 
 # Starts a child that would outlive it, prints the child's pid, then waits to be stopped.
 PARENT = textwrap.dedent(

@@ -17,14 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from botdialogs.testing import AsgiServer, CeleryWorker, wait_until
+from bench.scenarios import steps_of
+from botdialogs.testing import AsgiServer, CeleryWorker, message_update, wait_until
+from botdialogs.testing.processes import alive
+from botdialogs.testing.queues import broker_idle
+from botdialogs.testing.webhook import post_update
 from tests.reliability.bots import entered_markers, marker_pid, open_gate
-from tests.reliability.driver import post_update, text_update
-from tests.reliability.scenarios import steps_of
-from tests.reliability.services import alive, broker_idle, queued_env
-from tests.servers import APP, WEBHOOK_SECRET
+from tests.reliability.services import queued_env
+from tests.support.servers import APP, WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 #: CELERY_VISIBILITY_TIMEOUT of these tests' processes (seconds).
 VISIBILITY = 5
@@ -60,7 +62,7 @@ def test_a_worker_killed_mid_task_leaves_the_update_to_another_worker(
         server = running.enter_context(AsgiServer(APP, env=env))
         worker_env = {**env, "LOCAL_TELEGRAM_URL": server.url}
         first = running.enter_context(CeleryWorker("project", env=worker_env, name="first@%h"))
-        update = text_update(910_100, chat_id, "gate")
+        update = message_update(chat_id, "gate", update_id=910_100)
         assert post_update(f"{server.url}/bots/gate/webhook/", update, WEBHOOK_SECRET).accepted
 
         marker = wait_until(lambda: entered_markers(gate_dir), timeout=60)[0]
@@ -97,7 +99,7 @@ def test_a_killed_pool_child_gives_its_task_back(
                 concurrency=1,
             )
         )
-        update = text_update(910_200, chat_id, "gate")
+        update = message_update(chat_id, "gate", update_id=910_200)
         assert post_update(f"{server.url}/bots/gate/webhook/", update, WEBHOOK_SECRET).accepted
 
         child = marker_pid(wait_until(lambda: entered_markers(gate_dir), timeout=60)[0])
