@@ -70,3 +70,11 @@ def fresh_channel_layers() -> Iterator[None]:
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the demo's catalogs before any test runs (msgfmt is a process of its own, so
+    inside a fast test the tier guard would refuse it); the fixture then finds them fresh."""
+    from tests.support.i18n_catalogs import ensure_compiled
+
+    ensure_compiled()

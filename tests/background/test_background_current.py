@@ -86,7 +86,7 @@ MEMORY = {"BACKEND": "aiogram.fsm.storage.memory.MemoryStorage", "CONFIG": {}}
 @pytest.fixture(params=[DJANGO, MEMORY], ids=["django", "memory"])
 def storage(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     settings = {
-        "BOTS": {"default": {"ROUTER": "tests.test_background_current.build_router"}},
+        "BOTS": {"default": {"ROUTER": "tests.background.test_background_current.build_router"}},
         "BACKGROUND": "inline",
         "STORAGE": request.param,
     }

@@ -87,6 +87,7 @@ def test_stored_chat_language_of_an_unknown_chat_is_none() -> None:
     assert stored_chat_language(1, 2, 3) is None
 
 
+@pytest.mark.processes  # makemessages runs xgettext
 def test_makemessages_finds_the_demos_texts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

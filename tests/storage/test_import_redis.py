@@ -42,8 +42,8 @@ REDIS_URL = redis_url()
 CHAT = 7001
 BOTS = {
     "BOTS": {
-        "default": {"ROUTER": "tests.test_import_redis.build_router"},
-        "second": {"ROUTER": "tests.test_import_redis.build_router"},
+        "default": {"ROUTER": "tests.storage.test_import_redis.build_router"},
+        "second": {"ROUTER": "tests.storage.test_import_redis.build_router"},
     }
 }
 

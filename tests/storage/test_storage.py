@@ -115,7 +115,7 @@ def test_one_read_and_one_write_per_update(counter_bot: Bot) -> None:
     # only the changed context; the stack and the chat did not change.
     assert len(statements) == 5 + 1, statements
     if connection.vendor == "postgresql":
-        # Lock and reads; write, COMMIT and unlock (tests/test_round_trips.py counts them at
+        # Lock and reads; write, COMMIT and unlock (tests/http/test_round_trips.py counts them at
         # the server).
         assert round_trips == 2
     assert DialogContext.objects.get(chat_id=CHAT).dialog_data == {"count": 1}

@@ -1,7 +1,7 @@
 """Mini App initData and the Login Widget: checks, the view decorator, accounts, bad input.
 
 In-process, with a bot that has a (made-up) real token: nothing here reaches Telegram. The
-demo flow against a real server is in tests/test_webapp_demo.py, in Chromium in
+demo flow against a real server is in tests/webapp/test_webapp_demo.py, in Chromium in
 tests/browser/test_webapp.py.
 """
 
@@ -103,7 +103,9 @@ def webapp_settings() -> Any:
         "botdialogs.webapp.backends.TelegramBackend",
     ]
     with override_settings(
-        BOTDIALOGS=BOTDIALOGS, ROOT_URLCONF="tests.test_webapp", AUTHENTICATION_BACKENDS=backends
+        BOTDIALOGS=BOTDIALOGS,
+        ROOT_URLCONF="tests.webapp.test_webapp",
+        AUTHENTICATION_BACKENDS=backends,
     ):
         yield
 
