@@ -4,7 +4,7 @@ from aiogram import Bot
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from pydantic import BaseModel
 
-from botdialogs.nodes import NoData, Node, NodeRegistry, Nodes
+from botdialogs.nodes import NoData, Node, NodeRegistry, NodeRouter
 
 PREFIX = "fb:"  # the callback data of these buttons (aiogram_dialog's never start so)
 registry = NodeRegistry()
@@ -44,7 +44,7 @@ class Thanks(Node[Context, CallbackQuery, int, Rating]):
         return self
 
 
-feedback = Nodes(
+feedback = NodeRouter(
     registry,
     start=lambda user_id: AskRating(),
     user_id_of=lambda event: event.from_user.id,
