@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import SyncToAsync, async_to_sync
 
 from botdialogs.engine.bots import bot_scope
 from botdialogs.exceptions import NotInAsyncContext
-from botdialogs.storage.connections import is_pool_task
+from botdialogs.storage.connections import in_pool_context
 
 logger = logging.getLogger("botdialogs")
 #: Seconds a sync call waits at its end for tasks it spawned (its loop ends with it).
@@ -50,26 +52,55 @@ def call_async(function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.k
 
     async def scoped() -> T:
         async with bot_scope():
-            result = await function(*args, **kwargs)
-            if private_loop:
-                await _finish_spawned_tasks()
+            if not private_loop:
+                return await function(*args, **kwargs)
+            with _spawned_tasks() as spawned:
+                result = await function(*args, **kwargs)
+                await _finish_spawned_tasks(spawned)
             return result
 
     return async_to_sync(scoped)()
 
 
-async def _finish_spawned_tasks() -> None:
+@contextmanager
+def _spawned_tasks() -> Iterator[set[asyncio.Task[Any]]]:
+    """The unfinished tasks started on this (private) loop while the block runs.
+
+    Tasks a connection pool starts are left out: they are the loop's, and live until the
+    pool closes with the loop's other resources (when bot_scope ends, after the wait).
+    """
+    loop = asyncio.get_running_loop()
+    spawned: set[asyncio.Task[Any]] = set()
+    previous = loop.get_task_factory()
+
+    def record(
+        loop: asyncio.AbstractEventLoop,
+        coroutine: Generator[Any, None, Any] | Coroutine[Any, Any, Any],
+        **options: Any,
+    ) -> asyncio.Task[Any]:
+        task = asyncio.Task(coroutine, loop=loop, **options)
+        context: contextvars.Context | None = options.get("context")
+        if not in_pool_context(context):
+            # A strong reference too: a fire-and-forget task is not collected before it ends.
+            spawned.add(task)
+            task.add_done_callback(spawned.discard)
+        return task
+
+    loop.set_task_factory(record)
+    try:
+        yield spawned
+    finally:
+        loop.set_task_factory(previous)
+
+
+async def _finish_spawned_tasks(spawned: set[asyncio.Task[Any]]) -> None:
     """Wait for tasks the call left running (aiogram_dialog's fire-and-forget background
     events, started from a handler): on a private loop they would die with it."""
-    current = asyncio.current_task()
     deadline = asyncio.get_running_loop().time() + SPAWNED_TASKS_TIMEOUT
     while True:
         # aiogram_dialog starts its tasks from call_soon callbacks: let those run first.
         await asyncio.sleep(0)
-        # A connection pool's own tasks live until the pool closes, when bot_scope ends.
-        pending = [
-            task for task in asyncio.all_tasks() if task is not current and not is_pool_task(task)
-        ]
+        pending = [task for task in spawned if not task.done()]
         if not pending:
             return
         remaining = deadline - asyncio.get_running_loop().time()

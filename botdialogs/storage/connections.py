@@ -17,6 +17,7 @@ replaced.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from typing import Any
@@ -33,13 +34,21 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 #: Django connection arguments that serve Django's own cursors: its cursor class, and its
 #: adapters (they load jsonb as text, for JSONField to decode; our rows want the values).
 DJANGO_ONLY = ("cursor_factory", "context", "pool", "server_side_binding", "assume_role")
-#: The start of our pools' names, and so of their scheduler and worker tasks' names.
+#: The start of our pools' names (psycopg-pool names their scheduler and worker tasks after).
 POOL_NAME = "botdialogs-pool"
+#: True in the context a pool is opened in. psycopg-pool's scheduler and workers inherit it,
+#: and so does every task they start (on Python 3.11 the scheduler's timed wait is a task of
+#: its own, unnamed): a pool's tasks live until the pool closes and are nobody's work.
+_IN_POOL: contextvars.ContextVar[bool] = contextvars.ContextVar("botdialogs_in_pool", default=False)
 
 
-def is_pool_task(task: asyncio.Task[object]) -> bool:
-    """Whether ``task`` is one of our pools' own (it lives until the pool closes)."""
-    return task.get_name().startswith(POOL_NAME)
+def in_pool_context(context: contextvars.Context | None = None) -> bool:
+    """Whether ``context`` (by default the current one) is one of our pools' own.
+
+    A task created there (see :data:`_IN_POOL`) belongs to a pool, which closes with its
+    loop's other resources: code that waits for a caller's work must not wait for it.
+    """
+    return (context or contextvars.copy_context()).get(_IN_POOL, False)
 
 
 def connection_params(using: str = "default") -> dict[str, Any]:
@@ -57,6 +66,10 @@ def connection_params(using: str = "default") -> dict[str, Any]:
     return params
 
 
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.cancelled() or task.exception() is not None
+
+
 class LoopPools:
     """One :class:`~psycopg_pool.AsyncConnectionPool` per event loop, opened on first use.
 
@@ -67,32 +80,43 @@ class LoopPools:
     def __init__(self, using: str = "default", max_size: int = 10) -> None:
         self.using = using
         self.max_size = max_size
+        # Per loop, the task that opens its pool (and returns it): callers that come while it
+        # is opening wait for it instead of getting a pool that is not open yet.
         self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, AsyncConnectionPool[Connection]
+            asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool[Connection]]
         ] = weakref.WeakKeyDictionary()
         self._closing: set[asyncio.Task[None]] = set()
 
     async def pool(self) -> AsyncConnectionPool[Connection]:
         """The running loop's pool."""
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            pool = AsyncConnectionPool(
-                kwargs={
-                    **connection_params(self.using),
-                    "autocommit": True,
-                    # Values bound on the client: one simple-query message per round trip.
-                    "cursor_factory": psycopg.AsyncClientCursor,
-                    "row_factory": dict_row,
-                },
-                min_size=0,  # short-lived loops (a Celery task's) open what they use only
-                max_size=self.max_size,
-                num_workers=1,
-                open=False,
-                name=f"{POOL_NAME}-{self.using}",
-            )
-            self._pools[loop] = pool
-            await pool.open()
+        opening = self._pools.get(loop)
+        if opening is None or (opening.done() and _failed(opening)):
+            # The pool's tasks are the loop's, not this caller's: they start in a context of
+            # their own, without the caller's variables (its update, its bot scope).
+            context = contextvars.Context()
+            context.run(_IN_POOL.set, True)
+            opening = loop.create_task(self._open(connection_params(self.using)), context=context)
+            self._pools[loop] = opening
+        # Shielded: a caller cancelled while the pool opens does not cancel it for the others.
+        return await asyncio.shield(opening)
+
+    async def _open(self, params: dict[str, Any]) -> AsyncConnectionPool[Connection]:
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            kwargs={
+                **params,
+                "autocommit": True,
+                # Values bound on the client: one simple-query message per round trip.
+                "cursor_factory": psycopg.AsyncClientCursor,
+                "row_factory": dict_row,
+            },
+            min_size=0,  # short-lived loops (a Celery task's) open what they use only
+            max_size=self.max_size,
+            num_workers=1,
+            open=False,
+            name=f"{POOL_NAME}-{self.using}",
+        )
+        await pool.open()
         return pool
 
     async def run(self, query: str, params: Any = None) -> tuple[Connection, Any]:
@@ -142,17 +166,24 @@ class LoopPools:
         """
         pools = list(self._pools.items())
         self._pools = weakref.WeakKeyDictionary()
-        for loop, pool in pools:
+        for loop, opening in pools:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(self._close_on_loop, pool)
+                loop.call_soon_threadsafe(self._close_on_loop, opening)
 
-    def _close_on_loop(self, pool: AsyncConnectionPool[Connection]) -> None:
-        task = asyncio.get_running_loop().create_task(pool.close())
+    def _close_on_loop(self, opening: asyncio.Task[AsyncConnectionPool[Connection]]) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(opening))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         """Close the running loop's pool (call before the loop ends)."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.close()
+        opening = self._pools.pop(asyncio.get_running_loop(), None)
+        if opening is not None:
+            await self._close(opening)
+
+    @staticmethod
+    async def _close(opening: asyncio.Task[AsyncConnectionPool[Connection]]) -> None:
+        await asyncio.wait([opening])
+        if _failed(opening):
+            return  # it never opened: nothing to close (its callers got the error)
+        await opening.result().close()
