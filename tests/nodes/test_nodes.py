@@ -279,7 +279,8 @@ def test_site_code_moves_a_user_inline_after_commit_only(
     monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     """BACKGROUND "inline" (the embedded default): the move runs in this process once the
-    transaction commits; a rolled-back one sends nothing. (Celery: tests/nodes/test_nodes_webhook.py.)"""
+    transaction commits; a rolled-back one sends nothing (Celery:
+    tests/nodes/test_nodes_webhook.py)."""
     from django.db import transaction
 
     from botdialogs.nodes import router as nodes_router
