@@ -36,6 +36,10 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 DJANGO_ONLY = ("cursor_factory", "context", "pool", "server_side_binding", "assume_role")
 #: The start of our pools' names (psycopg-pool names their scheduler and worker tasks after).
 POOL_NAME = "botdialogs-pool"
+#: Seconds psycopg-pool keeps retrying one connect with backoff (its default is 5 minutes).
+RECONNECT_TIMEOUT = 5.0
+#: Seconds a caller waits for a pooled connection (psycopg-pool's default is 30).
+WAIT_TIMEOUT = 10.0
 #: True in the context a pool is opened in. psycopg-pool's scheduler and workers inherit it,
 #: and so does every task they start (on Python 3.11 the scheduler's timed wait is a task of
 #: its own, unnamed): a pool's tasks live until the pool closes and are nobody's work.
@@ -113,6 +117,13 @@ class LoopPools:
             min_size=0,  # short-lived loops (a Celery task's) open what they use only
             max_size=self.max_size,
             num_workers=1,
+            # psycopg-pool retries a failed connect with doubling delays until it gives up: a
+            # short limit bounds that delay, so the first update after an outage finds the
+            # server again within seconds (each getconn then starts a fresh attempt).
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            # A caller waits this long for a connection, then fails (a 5xx: Telegram retries)
+            # well before Telegram's or a proxy's own request timeout.
+            timeout=WAIT_TIMEOUT,
             open=False,
             name=f"{POOL_NAME}-{self.using}",
         )
