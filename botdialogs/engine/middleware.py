@@ -103,15 +103,20 @@ def _note_seen(unit: UnitOfWork, bot: Bot, event: TelegramObject, data: dict[str
         "username": user.username,
         "first_name": user.first_name,
         "last_name": user.last_name,
-        "language_code": user.language_code,
+        # A code with NUL is malformed: kept not at all, never read as another language.
+        "language_code": "" if "\x00" in (user.language_code or "") else user.language_code,
     }
     unit.note_seen(
         {
             "bot_id": bot.id,
             "chat_id": chat.id,
             "user_id": user.id,
-            # Cut to the column now: a value that does not fit must never fail the commit.
-            **{name: (value or "")[: _column_length(name)] for name, value in names.items()},
+            # Cut to the column now, without NUL (PostgreSQL's text refuses it): a value that
+            # does not fit must never fail the commit.
+            **{
+                name: (value or "").replace("\x00", "")[: _column_length(name)]
+                for name, value in names.items()
+            },
             "is_blocked": _blocks_the_bot(event),
         }
     )

@@ -210,11 +210,19 @@ class PostgresDatabase:
         except BaseException:
             await self.rollback(transaction)
             raise
+        transaction.handle = None
         await self.pool.put(connection)
 
     async def rollback(self, transaction: Transaction) -> None:
-        """ROLLBACK and give the connection back; a broken one is closed (which unlocks)."""
-        connection: psycopg.AsyncConnection[Any] = transaction.handle
+        """ROLLBACK and give the connection back; a broken one is closed (which unlocks).
+
+        Once only: a unit that closes after a failed commit (which rolled back) finds the
+        connection given back already, and the pool must not get it twice.
+        """
+        connection: psycopg.AsyncConnection[Any] | None = transaction.handle
+        if connection is None:
+            return
+        transaction.handle = None
         try:
             await connection.rollback()
         except Exception:  # noqa: BLE001 - closing the session is the rollback then

@@ -41,8 +41,10 @@ def test_db_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest)
 
 @pytest.fixture(scope="session")
 def inline_server_process(test_db_env: dict[str, str]) -> Iterator[AsgiServer]:
-    """The demo site, its bot in inline mode (one process for the session)."""
-    with AsgiServer(APP, env={**test_db_env, "BOT_MODE": "inline"}) as server:
+    """The demo site, its bot in inline mode (one process for the session); background
+    actions are performed in it too (with REDIS_URL the demo would queue them to Celery)."""
+    env = {**test_db_env, "BOT_MODE": "inline", "BOTDIALOGS_BACKGROUND": "inline"}
+    with AsgiServer(APP, env=env) as server:
         yield server
 
 
