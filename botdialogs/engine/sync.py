@@ -13,7 +13,7 @@ from asgiref.sync import SyncToAsync, async_to_sync
 
 from botdialogs.engine.bots import bot_scope
 from botdialogs.exceptions import NotInAsyncContext
-from botdialogs.storage.connections import in_pool_context
+from botdialogs.storage.pool_tasks import in_pool_context
 
 logger = logging.getLogger("botdialogs")
 #: Seconds a sync call waits at its end for tasks it spawned (its loop ends with it).

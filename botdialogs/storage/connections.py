@@ -27,6 +27,8 @@ from django.db import connections
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from botdialogs.storage.pool_tasks import IN_POOL
+
 logger = logging.getLogger("botdialogs.storage")
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
@@ -40,19 +42,6 @@ POOL_NAME = "botdialogs-pool"
 RECONNECT_TIMEOUT = 5.0
 #: Seconds a caller waits for a pooled connection (psycopg-pool's default is 30).
 WAIT_TIMEOUT = 10.0
-#: True in the context a pool is opened in. psycopg-pool's scheduler and workers inherit it,
-#: and so does every task they start (on Python 3.11 the scheduler's timed wait is a task of
-#: its own, unnamed): a pool's tasks live until the pool closes and are nobody's work.
-_IN_POOL: contextvars.ContextVar[bool] = contextvars.ContextVar("botdialogs_in_pool", default=False)
-
-
-def in_pool_context(context: contextvars.Context | None = None) -> bool:
-    """Whether ``context`` (by default the current one) is one of our pools' own.
-
-    A task created there (see :data:`_IN_POOL`) belongs to a pool, which closes with its
-    loop's other resources: code that waits for a caller's work must not wait for it.
-    """
-    return (context or contextvars.copy_context()).get(_IN_POOL, False)
 
 
 def connection_params(using: str = "default") -> dict[str, Any]:
@@ -99,7 +88,7 @@ class LoopPools:
             # The pool's tasks are the loop's, not this caller's: they start in a context of
             # their own, without the caller's variables (its update, its bot scope).
             context = contextvars.Context()
-            context.run(_IN_POOL.set, True)
+            context.run(IN_POOL.set, True)
             opening = loop.create_task(self._open(connection_params(self.using)), context=context)
             self._pools[loop] = opening
         # Shielded: a caller cancelled while the pool opens does not cancel it for the others.
