@@ -11,7 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from botdialogs import routing  # noqa: E402
-from botdialogs.http import WebhookRoute  # noqa: E402
+from botdialogs.http import Lifespan, WebhookRoute  # noqa: E402
 from botdialogs.localtg import routing as localtg_routing  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -24,5 +24,7 @@ application = ProtocolTypeRouter(
                 URLRouter(routing.websocket_urlpatterns + localtg_routing.websocket_urlpatterns)
             )
         ),
+        # The server's start and stop: the in-process timer firer (no Celery beat here).
+        "lifespan": Lifespan(),
     }
 )
