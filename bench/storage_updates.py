@@ -58,7 +58,7 @@ STORAGES = {
     "redis": {"BACKEND": "aiogram.fsm.storage.redis.RedisStorage", "CONFIG": {"url": REDIS_URL}},
     "django": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}},
     # The ORM engine, where "django" above chose psycopg (PostgreSQL); the same on SQLite.
-    "django-orm": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {"engine": "orm"}},
+    "django-orm": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {"backend": "orm"}},
 }
 
 

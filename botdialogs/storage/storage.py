@@ -46,7 +46,7 @@ from botdialogs.storage.unit_of_work import UnitOfWork
 
 # last_seen of a TelegramChat is refreshed at most this often, to keep updates write-free.
 SEEN_REFRESH = timedelta(minutes=5)
-ENGINES = ("auto", "orm", "psycopg")
+BACKENDS = ("auto", "orm", "psycopg")
 
 _current_unit: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
     "botdialogs_unit_of_work", default=None
@@ -64,7 +64,7 @@ class DjangoStorage(BaseStorage):
 
     ``state_ttl`` / ``data_ttl`` (seconds or timedelta) work like RedisStorage's: expired
     values read as empty, and ``manage.py botdialogs_cleanup`` deletes them. Off by default.
-    ``engine``: "auto" (psycopg on PostgreSQL, the ORM elsewhere), "orm" or "psycopg".
+    ``backend``: "auto" (psycopg on PostgreSQL, the ORM elsewhere), "orm" or "psycopg".
     ``using``: the Django database alias. ``max_connections``: PostgreSQL connections per
     process (event loop), one per chat being handled. ``synchronous_commit=False`` commits
     without waiting for the WAL flush: faster, and a server crash may forget the last
@@ -78,13 +78,13 @@ class DjangoStorage(BaseStorage):
         *,
         state_ttl: float | timedelta | None = None,
         data_ttl: float | timedelta | None = None,
-        engine: str = "auto",
+        backend: str = "auto",
         using: str = "default",
         max_connections: int = 10,
         synchronous_commit: bool = True,
     ) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         from botdialogs.storage.isolation import LocalEventIsolation
 
         self.state_ttl = _as_timedelta(state_ttl)
@@ -92,7 +92,7 @@ class DjangoStorage(BaseStorage):
         # Updates of one chat queue in this process first: a busy chat holds one connection.
         self.local_locks = LocalEventIsolation()
         vendor = connections[using].vendor
-        if engine == "psycopg" or (engine == "auto" and vendor == "postgresql"):
+        if backend == "psycopg" or (backend == "auto" and vendor == "postgresql"):
             from botdialogs.storage.postgres import PostgresDatabase
 
             self.database: StorageDatabase = PostgresDatabase(

@@ -143,6 +143,16 @@ def test_unstorable_data_fails_at_set_data() -> None:
     assert async_to_sync(storage.get_data)(key) == {}
 
 
+def test_backend_chooses_how_the_storage_reaches_the_database() -> None:
+    assert isinstance(DjangoStorage(backend="orm").database, OrmDatabase)
+    auto = DjangoStorage().database
+    assert type(auto).__name__ == (
+        "PostgresDatabase" if connection.vendor == "postgresql" else "OrmDatabase"
+    )
+    with pytest.raises(ValueError, match="backend must be one of auto, orm, psycopg, not 'pg'"):
+        DjangoStorage(backend="pg")
+
+
 def json_nested(depth: int) -> list[Any]:
     nested: list[Any] = []
     for _ in range(depth):
