@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -123,18 +123,21 @@ class Row:
     pk: int | None = None
 
 
+#: Reads one row as the storage sees it (in the running unit of work, if any).
+RowReader = Callable[[RowKey], Awaitable[Row]]
+
+
 def chat_scope(key: StorageKey) -> ChatScope:
     """The chat a key belongs to: what one unit of work loads and one lock serialises."""
     return ChatScope(key.bot_id, key.chat_id, key.thread_id or 0, key.business_connection_id or "")
 
 
 def data_kind(key: StorageKey) -> RowKind:
-    """Which table holds the data of ``key``: a stack, a context or an FSM record."""
-    if key.destiny.startswith(STACK_PREFIX):
-        return RowKind.STACK
-    if key.destiny.startswith(CONTEXT_PREFIX):
-        return RowKind.CONTEXT
-    return RowKind.FSM
+    """Which kind of row holds the data of ``key``: of the kinds aiogram's destinies reach,
+    the one with the longest prefix the destiny starts with (FSM records: every other)."""
+    tables = (table for table in ROW_TABLES.values() if table.by_destiny)
+    matching = (table for table in tables if key.destiny.startswith(table.prefix))
+    return max(matching, key=lambda table: len(table.prefix)).kind
 
 
 def row_key(kind: RowKind, key: StorageKey, name: str | None = None) -> RowKey:
@@ -319,6 +322,18 @@ def stack_values(key: RowKey, row: Row, writing: Writing) -> dict[str, Any] | No
     }
 
 
+async def stack_top_state(key: RowKey, data: dict[str, Any], read: RowReader) -> None:
+    """A stack keeps its top context's state in a column of its own (who is in which state,
+    for the admin and :mod:`botdialogs.background`'s current-dialog query)."""
+    if "intents" not in data:
+        return
+    top = ""
+    if data["intents"]:
+        context = await read(key._replace(kind=RowKind.CONTEXT, name=data["intents"][-1]))
+        top = str(context.data.get("state") or "")
+    data[TOP_STATE] = top
+
+
 # -- dialog contexts ------------------------------------------------------------------------
 def context_row(values: Mapping[str, Any], reading: Reading) -> Row | None:
     """A DialogContext's columns as aiogram_dialog's context data; None once it expired.
@@ -410,6 +425,10 @@ class RowTable:
     prefix: str
     read: Callable[[Mapping[str, Any], Reading], Row | None]
     write: Callable[[RowKey, Row, Writing], dict[str, Any] | None]
+    #: Whether aiogram keys reach the kind by their destiny (a node state's do not).
+    by_destiny: bool = True
+    #: Adds to data being stored what it copies from other rows (read through the reader).
+    complete: Callable[[RowKey, dict[str, Any], RowReader], Awaitable[None]] | None = None
 
     @property
     def model(self) -> type[Model]:
@@ -440,6 +459,7 @@ ROW_TABLES: dict[RowKind, RowTable] = {
             STACK_PREFIX,
             stack_row,
             stack_values,
+            complete=stack_top_state,
         ),
         RowTable(
             RowKind.CONTEXT,
@@ -449,7 +469,15 @@ ROW_TABLES: dict[RowKind, RowTable] = {
             context_row,
             context_values,
         ),
-        RowTable(RowKind.NODE, "botdialogs.NodeState", "router", "", node_row, node_values),
+        RowTable(
+            RowKind.NODE,
+            "botdialogs.NodeState",
+            "router",
+            "",
+            node_row,
+            node_values,
+            by_destiny=False,
+        ),
     )
 }
 

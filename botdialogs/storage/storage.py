@@ -32,7 +32,7 @@ from botdialogs.exceptions import UnstorableData
 from botdialogs.storage.claims import Claim
 from botdialogs.storage.database import StorageDatabase, WritePlan
 from botdialogs.storage.rows import (
-    CONTEXT_PREFIX,
+    ROW_TABLES,
     TOP_STATE,
     Row,
     RowKey,
@@ -206,26 +206,12 @@ class DjangoStorage(BaseStorage):
         if not isinstance(data, Mapping):
             raise UnstorableData(f"Data must be a mapping, not {type(data).__name__}")
         value = to_json(data, key)
-        kind = data_kind(key)
-        if kind is RowKind.STACK and "intents" in value:
-            value[TOP_STATE] = await self._top_state(key, value["intents"])
-        row = row_key(kind, key)
+        row = row_key(data_kind(key), key)
+        table = ROW_TABLES[row.kind]
+        if table.complete is not None:
+            await table.complete(row, value, self._get)
         current = await self._get(row)
         await self._put(row, Row(state=current.state, data=value, pk=current.pk))
-
-    async def _top_state(self, key: StorageKey, intents: list[str]) -> str:
-        if not intents:
-            return ""
-        context_key = StorageKey(
-            bot_id=key.bot_id,
-            chat_id=key.chat_id,
-            user_id=key.user_id,
-            thread_id=key.thread_id,
-            business_connection_id=key.business_connection_id,
-            destiny=f"{CONTEXT_PREFIX}{intents[-1]}",
-        )
-        context = await self._get(row_key(RowKind.CONTEXT, context_key))
-        return str(context.data.get("state") or "")
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """A copy of the stored data (``{}`` when there is none)."""
