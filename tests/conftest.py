@@ -53,7 +53,6 @@ from tests.support.servers import (  # noqa: E402, F401
     redis_env,
     redis_queued_server,
     test_db_env,
-    thread_connections_closed,
 )
 
 

@@ -18,6 +18,10 @@ Fixtures:
 - ``local_telegram``: local Telegram on ``asgi_server`` for one test, on
   ``transactional_db`` (the server must see the rows); the test database is quiet before its
   flush.
+- ``thread_connections_closed``: after the test, closes the database connections that
+  ``sync_to_async`` opened in asgiref's thread. Every ``async def`` test gets it: pytest-django
+  closes the main thread's connection only, and a connection left in asgiref's thread (it
+  lives for the whole run) keeps PostgreSQL from dropping the test database at the end.
 
 Tiers: every test that uses a fixture which starts processes (the ones above that do, and
 those the ``botdialogs_process_fixtures`` option names, directly or through other fixtures)
@@ -30,11 +34,13 @@ tier, ``pytest`` everything. A fast test that starts a process anyway (``subproc
 
 from __future__ import annotations
 
+import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from botdialogs.testing.databases import wait_for_quiet_database
 from botdialogs.testing.local_telegram import LocalTelegram
@@ -99,6 +105,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.processes)
         if not any(item.get_closest_marker(name) for name in ("processes", "slow")):
             item.add_marker(pytest.mark.fast)
+        if _is_coroutine_test(item) and "thread_connections_closed" not in names:
+            item.fixturenames.append("thread_connections_closed")  # type: ignore[attr-defined]
+
+
+def _is_coroutine_test(item: pytest.Item) -> bool:
+    return inspect.iscoroutinefunction(getattr(item, "obj", None))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -143,3 +155,13 @@ def local_telegram(transactional_db: None, asgi_server: AsgiServer) -> Iterator[
     """Local Telegram on the site's server, for one test on the transactional test database."""
     yield LocalTelegram(asgi_server.url)
     wait_for_quiet_database()
+
+
+@pytest.fixture
+async def thread_connections_closed() -> AsyncIterator[None]:
+    """After the test, close the database connections opened in asgiref's thread."""
+    yield
+    from django.db import connections
+
+    # Thread-sensitive: runs in the thread whose connections sync_to_async calls opened.
+    await sync_to_async(connections.close_all)()

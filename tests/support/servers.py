@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import connection
 
 from botdialogs.testing import AsgiServer, CeleryWorker, server_env
 from botdialogs.testing.databases import wait_for_quiet_database
@@ -105,14 +104,3 @@ def celery_worker(
     with CeleryWorker("project", env=env) as worker:
         yield worker
     wait_for_quiet_database()
-
-
-@pytest.fixture
-async def thread_connections_closed() -> AsyncIterator[None]:
-    """Close the DB connections async ORM calls opened in asgiref's thread.
-
-    pytest-django closes the main thread's connection only; a PostgreSQL test database
-    with a session left open cannot be dropped at the end of the run.
-    """
-    yield
-    await sync_to_async(connections.close_all)()

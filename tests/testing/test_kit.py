@@ -87,3 +87,14 @@ def test_a_fast_test_that_starts_a_process_fails_and_says_how_to_mark_it(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_unmarked is in the fast tier but starts a process*"])
     assert "mark it @pytest.mark.processes" in result.stdout.str()
+
+
+async def test_an_async_test_has_its_thread_connections_closed(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Not asked for here: the plugin adds it to every async def test.
+    assert "thread_connections_closed" in request.fixturenames
+
+
+def test_a_sync_test_is_left_alone(request: pytest.FixtureRequest) -> None:
+    assert "thread_connections_closed" not in request.fixturenames
