@@ -8,6 +8,8 @@ import argparse
 import os
 from collections.abc import Callable
 
+from botdialogs.testing import process_env
+
 #: The site the runs serve, its settings (the demo plus the ``steps`` bot) and secret.
 APP = "project.asgi:application"
 SETTINGS = "bench.run_settings"
@@ -40,18 +42,9 @@ def run_on_scratch_database(
 
 def run_env(base: dict[str, str], **extra: str) -> dict[str, str]:
     """The environment of a server or worker of a run: ``base`` (a database), the run's
-    settings and secret, no broker unless ``extra`` gives one."""
-    env = {key: value for key, value in base.items() if key not in BROKER_VARIABLES}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": SETTINGS,
-            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    env.update(extra)
-    return env
+    settings and secret, no broker or bot token unless ``extra`` gives one."""
+    drop = (*BROKER_VARIABLES, "TELEGRAM_BOT_TOKEN")
+    return process_env(base, SETTINGS, drop=drop, TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET, **extra)
 
 
 def queued_run_env(base: dict[str, str], broker: str, queue: str, **extra: str) -> dict[str, str]:

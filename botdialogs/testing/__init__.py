@@ -40,9 +40,9 @@ queued bots need a Celery worker on the same environment: ``CeleryWorker("mysite
 Modules: :mod:`~botdialogs.testing.processes` (servers, workers), ``local_telegram`` (the
 user side), ``session`` (the recording Bot API session), ``updates`` (update builders),
 ``webhook`` (delivering updates as Telegram does, with redelivery), ``databases`` (scratch
-databases), ``postgres`` (a PostgreSQL server of a test's own), ``queues`` (the test Redis
-broker), ``round_trips`` (a proxy counting round trips at PostgreSQL or Redis), ``bots``
-(small bots whose state tells what happened to them).
+databases), ``postgres`` (a PostgreSQL server of a test's own, PgBouncer in front of it),
+``queues`` (the test Redis broker), ``round_trips`` (a proxy counting round trips at
+PostgreSQL or Redis), ``bots`` (small bots whose state tells what happened to them).
 """
 
 from botdialogs.testing.local_telegram import (
@@ -59,6 +59,7 @@ from botdialogs.testing.processes import (
     ManagedProcess,
     database_url,
     free_port,
+    process_env,
     server_env,
     wait_until,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "database_url",
     "free_port",
     "message_update",
+    "process_env",
     "recording_bots",
     "server_env",
     "wait_until",

@@ -74,6 +74,27 @@ class LocalTelegram:
         """A simulated private chat with user ``user_id``."""
         return LocalChatClient(self, user_id, {"first_name": first_name, **profile})
 
+    def open_chat(self, user_id: int, first_name: str = "Ann", **profile: str) -> LocalChatClient:
+        """A chat the bot may write to first: the user exists and has not blocked the bot."""
+        chat = self.chat(user_id, first_name, **profile)
+        chat.block(False)
+        return chat
+
+    def call_bot_api(self, token: str, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        """One Bot API call as a bot with ``token`` makes it, as JSON over HTTP: (HTTP
+        status, the answer's body), a refusal included (its status is its error code)."""
+        request = urllib.request.Request(
+            f"{self.base_url}/localtg/bot{token}/{method}",
+            data=json.dumps(params).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=DEFAULT_TIMEOUT * 2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
     def set_rate_limits(self, enabled: bool) -> None:
         """Make local Telegram answer 429 like Telegram's flood control (off by default)."""
         _request(self.api("rate-limits/"), {"enabled": enabled})

@@ -1,8 +1,9 @@
-"""A PostgreSQL server of the tests' own, which they may stop and start at will.
+"""A PostgreSQL server of the tests' own, which they may stop and start at will, and
+PgBouncer in front of it.
 
-The machine's shared server must never be stopped (other runs use it); this one lives in a
-temporary folder, listens on a free port of 127.0.0.1 and goes away with :meth:`cleanup`.
-PostgreSQL refuses to run as root: as root, its commands run as the ``postgres`` user.
+The machine's shared server must never be stopped (other runs use it); these live in a
+temporary folder, listen on a free port of 127.0.0.1 and go away with ``cleanup()``.
+PostgreSQL and PgBouncer refuse to run as root: as root, they run as the ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
-from botdialogs.testing.processes import free_port
+from botdialogs.testing.processes import ListeningProcess, free_port
 
 SERVER_USER = "postgres"
 
@@ -83,21 +84,18 @@ def migrate(url: str, settings: str | None = None) -> None:
         raise RuntimeError(f"migrate failed:\n{result.stdout}{result.stderr}")
 
 
-class PrivatePostgres:
-    """``initdb`` in a temporary folder, served with ``pg_ctl`` on a free port (fsync off).
+class PrivateServer:
+    """A server of a test's own: a free port of 127.0.0.1, its files and log in a temporary
+    folder; ``with`` starts it and cleans up after it. Connect as ``postgres`` without a
+    password."""
 
-    ``stop(mode)`` and ``start()`` may be called any number of times (``mode="immediate"`` is
-    a crash: clients lose their connections, the next start recovers); :meth:`cleanup` stops
-    the server and deletes its files. Connect as ``postgres`` without a password.
-    """
+    prefix = "botdialogs-server-"
+    log_name = "server.log"
 
     def __init__(self, port: int | None = None) -> None:
-        self.bin = postgres_bin()
         self.port = port or free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="botdialogs-pg-"))
-        self.data = self.root / "data"
-        self.logfile = self.root / "server.log"
-        self.initialised = False
+        self.root = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.logfile = self.root / self.log_name
 
     @property
     def server_url(self) -> str:
@@ -107,6 +105,50 @@ class PrivatePostgres:
     def url(self, database: str = "postgres") -> str:
         """A ``DATABASE_URL`` for ``database`` on this server."""
         return f"{self.server_url}/{database}"
+
+    def log_tail(self, characters: int = 3000) -> str:
+        """The end of the server's log (for failure messages)."""
+        try:
+            return self.logfile.read_text(errors="replace")[-characters:]
+        except OSError:
+            return ""
+
+    def start(self) -> None:
+        """Start the server; returns once it accepts connections."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Stop the server (if it runs) and delete its folder."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
+class PrivatePostgres(PrivateServer):
+    """``initdb`` in a temporary folder, served with ``pg_ctl`` on a free port (fsync off).
+
+    ``stop(mode)`` and ``start()`` may be called any number of times (``mode="immediate"`` is
+    a crash: clients lose their connections, the next start recovers); :meth:`cleanup` stops
+    the server and deletes its files.
+    """
+
+    prefix = "botdialogs-pg-"
+
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__(port)
+        self.bin = postgres_bin()
+        self.data = self.root / "data"
+        self.initialised = False
 
     def _run(self, *command: str, timeout: float = 120) -> None:
         result = subprocess.run(
@@ -123,13 +165,6 @@ class PrivatePostgres:
                 f"{command[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
                 f"\n{self.log_tail()}"
             )
-
-    def log_tail(self, characters: int = 3000) -> str:
-        """The end of the server's log (for failure messages)."""
-        try:
-            return self.logfile.read_text(errors="replace")[-characters:]
-        except OSError:
-            return ""
 
     def start(self) -> None:
         """Create the cluster on first use, then start the server; returns once it accepts
@@ -180,16 +215,84 @@ class PrivatePostgres:
         if self.initialised and self.running:
             with contextlib.suppress(RuntimeError):  # already down: the folder goes anyway
                 self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().cleanup()
 
-    def __enter__(self) -> PrivatePostgres:
-        self.start()
-        return self
 
-    def __exit__(
+PGBOUNCER_INI = """\
+[databases]
+* = host={host} port={upstream_port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root}/userlist.txt
+pool_mode = {pool_mode}
+max_client_conn = 1000
+default_pool_size = {pool_size}
+ignore_startup_parameters = extra_float_digits,options
+logfile = {logfile}
+"""
+
+
+def pgbouncer_command() -> str:
+    """The ``pgbouncer`` executable."""
+    found = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+    )
+    if found is None:
+        raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
+    return found
+
+
+class PgBouncer(PrivateServer):
+    """One PgBouncer process for every database of the server on ``upstream_port``.
+
+    ``pool_mode="transaction"``: a client's server connection may change after every
+    transaction, which is what breaks session advisory locks and prepared statements.
+    """
+
+    prefix = "botdialogs-pgbouncer-"
+    log_name = "pgbouncer.log"
+
+    def __init__(
         self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
+        upstream_port: int,
+        upstream_host: str = "127.0.0.1",
+        pool_mode: str = "transaction",
+        pool_size: int = 20,
     ) -> None:
-        self.cleanup()
+        super().__init__()
+        config = self.root / "pgbouncer.ini"
+        config.write_text(
+            PGBOUNCER_INI.format(
+                host=upstream_host,
+                upstream_port=upstream_port,
+                port=self.port,
+                root=self.root,
+                logfile=self.logfile,
+                pool_mode=pool_mode,
+                pool_size=pool_size,
+            )
+        )
+        # With auth_type=trust the user must still be listed.
+        (self.root / "userlist.txt").write_text(f'"{SERVER_USER}" ""\n')
+        self.process = ListeningProcess(
+            [pgbouncer_command(), str(config)],
+            os.environ,
+            self.port,
+            start_timeout=30.0,
+            cwd=self.root,
+            popen_options=as_server_user(),
+        )
+
+    def start(self) -> None:
+        """Start PgBouncer; returns once it accepts connections."""
+        hand_over(self.root)
+        self.process.start()
+
+    def cleanup(self) -> None:
+        """Stop PgBouncer and wait for it; its files are deleted."""
+        self.process.stop()
+        super().cleanup()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -48,6 +48,23 @@ def database_url(settings_dict: Mapping[str, Any]) -> str:
 def server_env(settings_dict: Mapping[str, Any], **extra: str) -> dict[str, str]:
     """This process's environment, on the (test) database ``settings_dict`` names."""
     env = {**os.environ, "DATABASE_URL": database_url(settings_dict)}
+    env.update(extra)
+    return env
+
+
+def process_env(
+    base: Mapping[str, str],
+    settings_module: str,
+    *,
+    drop: Iterable[str] = (),
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a server or worker a test or benchmark starts: ``base`` without
+    the ``drop`` variables (a broker, a bot token it must not use), on ``settings_module``,
+    its output unbuffered, then ``extra`` (which may give a broker back)."""
+    dropped = set(drop)
+    env = {key: value for key, value in base.items() if key not in dropped}
+    env.update({"DJANGO_SETTINGS_MODULE": settings_module, "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env
 

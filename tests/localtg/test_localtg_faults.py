@@ -41,23 +41,13 @@ MENU = "Hello, {}! What would you like to do?"
 
 
 def call(server: AsgiServer, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
-    """One Bot API call as JSON over HTTP: (HTTP status, body)."""
-    request = urllib.request.Request(
-        f"{server.url}/localtg/bot{bot_token('default')}/{method}",
-        data=json.dumps(params).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """One Bot API call of the default bot as JSON over HTTP: (HTTP status, body)."""
+    return LocalTelegram(server.url).call_bot_api(bot_token("default"), method, **params)
 
 
 def open_chat(server: AsgiServer, user_id: int) -> int:
-    LocalTelegram(server.url).chat(user_id=user_id, first_name="Fay").block(False)
-    return user_id
+    """A chat the bot may write to (the user exists and has not blocked it)."""
+    return LocalTelegram(server.url).open_chat(user_id, first_name="Fay").user_id
 
 
 def redeliver(server: AsgiServer, update: dict[str, Any]) -> int:

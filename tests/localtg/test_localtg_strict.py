@@ -6,9 +6,6 @@ refusal is checked for Telegram's own code and description (bots and aiogram mat
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -34,18 +31,8 @@ EDIT_NOT_FOUND = "Bad Request: message to edit not found"
 
 
 def call(server: AsgiServer, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
-    """One Bot API call as JSON over HTTP: (HTTP status, the answer's body)."""
-    request = urllib.request.Request(
-        f"{server.url}/localtg/bot{bot_token('default')}/{method}",
-        data=json.dumps(params).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """One Bot API call of the default bot as JSON over HTTP: (HTTP status, body)."""
+    return LocalTelegram(server.url).call_bot_api(bot_token("default"), method, **params)
 
 
 def refused(server: AsgiServer, method: str, **params: Any) -> tuple[int, str]:
@@ -64,8 +51,7 @@ def sent(server: AsgiServer, method: str = "sendMessage", **params: Any) -> dict
 
 def open_chat(server: AsgiServer, user_id: int) -> int:
     """A chat the bot may write to (the user exists and has not blocked it)."""
-    LocalTelegram(server.url).chat(user_id=user_id, first_name="Sam").block(False)
-    return user_id
+    return LocalTelegram(server.url).open_chat(user_id, first_name="Sam").user_id
 
 
 def keyboard(data: str) -> dict[str, Any]:

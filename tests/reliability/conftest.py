@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from botdialogs.testing.postgres import PrivatePostgres
+from botdialogs.testing.postgres import PgBouncer, PrivatePostgres
 from botdialogs.testing.queues import purge_queue, redis_url
-from tests.reliability.pgbouncer import PgBouncer
 from tests.reliability.services import SETTINGS
 
 TEMPLATE = "botdialogs_template"

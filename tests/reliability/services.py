@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from botdialogs.testing import processes
 from botdialogs.testing.postgres import PrivatePostgres
 from tests.support.servers import BROKER_VARIABLES, WEBHOOK_SECRET
 
@@ -14,18 +15,10 @@ SETTINGS = "tests.reliability.settings"
 
 def process_env(base: dict[str, str], **extra: str) -> dict[str, str]:
     """The environment of a server or worker of these tests: ``base`` (a database), the
-    test settings and secret, no broker unless ``extra`` gives one."""
-    env = {key: value for key, value in base.items() if key not in BROKER_VARIABLES}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": SETTINGS,
-            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    env.update(extra)
-    return env
+    test settings and secret, no broker or bot token unless ``extra`` gives one."""
+    drop = (*BROKER_VARIABLES, "TELEGRAM_BOT_TOKEN")
+    secret = {"TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    return processes.process_env(base, SETTINGS, drop=drop, **secret, **extra)
 
 
 def queued_env(base: dict[str, str], broker: str, queue: str, **extra: str) -> dict[str, str]:

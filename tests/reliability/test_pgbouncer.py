@@ -17,8 +17,7 @@ import psycopg
 import pytest
 
 from botdialogs.testing import AsgiServer, LocalTelegram
-from botdialogs.testing.postgres import PrivatePostgres
-from tests.reliability.pgbouncer import PgBouncer
+from botdialogs.testing.postgres import PgBouncer, PrivatePostgres
 from tests.reliability.services import process_env
 from tests.support.servers import APP
 

@@ -98,3 +98,21 @@ async def test_an_async_test_has_its_thread_connections_closed(
 
 def test_a_sync_test_is_left_alone(request: pytest.FixtureRequest) -> None:
     assert "thread_connections_closed" not in request.fixturenames
+
+
+def test_process_env_drops_what_it_is_told_and_names_the_settings() -> None:
+    from botdialogs.testing import process_env
+
+    base = {"REDIS_URL": "redis://x", "PATH": "/bin", "DJANGO_SETTINGS_MODULE": "old"}
+    env = process_env(base, "site.settings", drop=["REDIS_URL"], BOT_MODE="queued")
+    assert env == {
+        "PATH": "/bin",
+        "DJANGO_SETTINGS_MODULE": "site.settings",
+        "PYTHONUNBUFFERED": "1",
+        "BOT_MODE": "queued",
+    }
+    # extra may give a dropped variable back (a test's own broker).
+    assert process_env(base, "s", drop=["REDIS_URL"], REDIS_URL="redis://y")["REDIS_URL"] == (
+        "redis://y"
+    )
+    assert base["REDIS_URL"] == "redis://x"  # the caller's mapping is left as it was
