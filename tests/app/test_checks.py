@@ -13,7 +13,7 @@ from botdialogs import conf
 from botdialogs.checks import check_importable, check_settings
 from botdialogs.engine import bots
 
-GOOD_BOT = {"ROUTER": "project.bot.dialogs.build_router"}
+GOOD_BOT = {"ROUTER": "botdialogs.testing.bots.counter_router"}
 
 
 @pytest.mark.parametrize(
@@ -63,11 +63,11 @@ def test_bad_configuration_fails_the_check_naming_the_key(
 
 
 def test_router_that_does_not_import_is_an_error(settings: Any) -> None:
-    settings.BOTDIALOGS = {"BOTS": {"default": {"ROUTER": "project.bot.nothing_here"}}}
+    settings.BOTDIALOGS = {"BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.nothing_here"}}}
     assert [m for m in check_settings() if m.is_serious()] == []
     [error] = check_importable()
     assert error.id == "botdialogs.E013"
-    assert "project.bot.nothing_here" in error.msg
+    assert "botdialogs.testing.bots.nothing_here" in error.msg
 
 
 def test_missing_webhook_secret_of_a_local_bot_warns_only_when_debug_is_off(

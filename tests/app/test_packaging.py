@@ -16,7 +16,7 @@ import botdialogs
 from botdialogs.checks import check_extras
 from botdialogs.exceptions import MissingExtra
 
-BOT = {"ROUTER": "project.bot.dialogs.build_router"}
+BOT = {"ROUTER": "botdialogs.testing.bots.counter_router"}
 
 
 def hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:

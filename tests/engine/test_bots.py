@@ -18,7 +18,7 @@ from botdialogs.storage import DjangoStorage
 
 TWO_BOTS = {
     "BOTS": {
-        "default": {"ROUTER": "project.bot.dialogs.build_router"},
+        "default": {"ROUTER": "botdialogs.testing.bots.steps_router"},
         "support": {
             "ROUTER": "botdialogs.testing.bots.counter_router",
             "TOKEN": "123456:real-token",

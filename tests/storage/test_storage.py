@@ -280,13 +280,13 @@ def test_old_button_gets_a_short_answer(counter_bot: Bot) -> None:
         ("aiogram.fsm.storage.redis.RedisStorage", RedisStorage, RedisEventIsolation),
     ],
 )
-def test_storage_is_a_setting_and_the_demo_bot_runs_on_each(
+def test_storage_is_a_setting_and_the_counter_bot_runs_on_each(
     settings: Any, backend: str, storage_type: type, isolation_type: type, recording_bot: Bot
 ) -> None:
 
     config = {"url": redis_url()}
     settings.BOTDIALOGS = {
-        "BOTS": {"default": {"ROUTER": "project.bot.dialogs.build_router"}},
+        "BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}},
         "STORAGE": {"BACKEND": backend, "CONFIG": config if "Redis" in backend else {}},
     }
     storage = bots.get_storage()
@@ -302,7 +302,7 @@ def test_storage_is_a_setting_and_the_demo_bot_runs_on_each(
         await storage.close()
 
     async_to_sync(converse)()
-    assert recording_bot.session.texts()[-1] == "Hello, Ann! What would you like to do?"
+    assert recording_bot.session.texts()[-1] == "Count: 0"
     assert DialogStack.objects.filter(chat_id=CHAT).exists() == (storage_type is DjangoStorage)
 
 
