@@ -52,6 +52,11 @@ ROWS: dict[str, tuple[str, str | None]] = {
         "the same with CONFIG synchronous_commit=False (commits do not wait for the WAL flush)",
         "postgresql",
     ),
+    "django-pg-prepared": (
+        "the same with CONFIG prepared_statements=True (prepared once per connection, sent in "
+        "pipeline mode)",
+        "postgresql",
+    ),
     "django-sqlite": ("botdialogs Dispatcher, DjangoStorage on SQLite", "sqlite"),
     "dropin-pg": (
         "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
@@ -99,6 +104,9 @@ def storage_setting(row: str) -> dict[str, Any]:
         return {"BACKEND": "aiogram.fsm.storage.redis.RedisStorage", "CONFIG": {"url": redis_url()}}
     if row == "django-pg-async-commit":
         config = {"synchronous_commit": False}
+        return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": config}
+    if row == "django-pg-prepared":
+        config = {"prepared_statements": True}
         return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": config}
     return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}}
 

@@ -79,6 +79,10 @@ class DjangoStorage(BaseStorage):
     process (event loop), one per chat being handled. ``synchronous_commit=False`` commits
     without waiting for the WAL flush: faster, and a server crash may forget the last
     updates (like a Redis without persistence); Telegram does not redeliver those.
+    ``prepared_statements=True`` (PostgreSQL): statements are prepared on the server once
+    per connection and sent in pipeline mode, still one round trip each way; only for a
+    direct connection or a pooler that keeps prepared statements (not PgBouncer's
+    transaction pooling before 1.21 or without ``max_prepared_statements``).
     """
 
     seen_refresh = SEEN_REFRESH
@@ -92,6 +96,7 @@ class DjangoStorage(BaseStorage):
         using: str = "default",
         max_connections: int = 10,
         synchronous_commit: bool = True,
+        prepared_statements: bool = False,
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -111,6 +116,7 @@ class DjangoStorage(BaseStorage):
                 using=using,
                 max_connections=max_connections,
                 synchronous_commit=synchronous_commit,
+                prepared_statements=prepared_statements,
             )
         else:
             from botdialogs.storage.orm import OrmDatabase
