@@ -12,6 +12,10 @@ Rows (``ROWS``):
 - ``dropin-pg``: ``DjangoStorage()`` dropped into a plain aiogram ``Dispatcher`` with
   ``setup_dialogs``, as a user of plain aiogram would (aiogram's own FSM middleware; the
   storage's ``create_isolation()`` when it has one, else aiogram's default isolation);
+- ``dropin-pg-plain``: the same with no isolation argument at all,
+  ``Dispatcher(storage=DjangoStorage())`` and ``setup_dialogs(dispatcher)``, as most aiogram
+  users write it first; its peer ``dropin-redis-plain`` is that Dispatcher on aiogram's plain
+  ``RedisStorage`` (no isolation either; the destiny in the key, which aiogram_dialog needs);
 - ``nodes``: the counter as botdialogs nodes (bench/nodes_counter.py) on botdialogs'
   Dispatcher and DjangoStorage on PostgreSQL (chat lock, one transaction per step), and in the
   same process the same flow through a botnodes-style router on one Redis hash with HGET/HSET
@@ -33,6 +37,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+#: row name -> the row its ratio is taken against ("vs peer"); rows not named: ``redis``.
+PEERS: dict[str, str] = {
+    "dropin-pg": "dropin-redis-plain",
+    "dropin-pg-plain": "dropin-redis-plain",
+}
+
 #: row name -> (what it is, the database it needs: "postgresql", "sqlite" or None).
 ROWS: dict[str, tuple[str, str | None]] = {
     "memory": ("botdialogs Dispatcher, aiogram MemoryStorage", None),
@@ -42,11 +52,25 @@ ROWS: dict[str, tuple[str, str | None]] = {
         "the same with CONFIG synchronous_commit=False (commits do not wait for the WAL flush)",
         "postgresql",
     ),
+    "django-pg-prepared": (
+        "the same with CONFIG prepared_statements=True (prepared once per connection, sent in "
+        "pipeline mode)",
+        "postgresql",
+    ),
     "django-sqlite": ("botdialogs Dispatcher, DjangoStorage on SQLite", "sqlite"),
     "dropin-pg": (
         "plain aiogram Dispatcher + DjangoStorage() on PostgreSQL; chat lock: the storage's "
         "create_isolation() if it has one, else aiogram's default (none)",
         "postgresql",
+    ),
+    "dropin-pg-plain": (
+        "plain aiogram Dispatcher(storage=DjangoStorage()) on PostgreSQL, no events_isolation "
+        "argument (to the Dispatcher or setup_dialogs)",
+        "postgresql",
+    ),
+    "dropin-redis-plain": (
+        "plain aiogram Dispatcher(storage=RedisStorage(...)), no events_isolation argument",
+        None,
     ),
     "nodes": (
         "node steps/s: botdialogs nodes on DjangoStorage (PostgreSQL) vs a botnodes-style "
@@ -81,6 +105,9 @@ def storage_setting(row: str) -> dict[str, Any]:
     if row == "django-pg-async-commit":
         config = {"synchronous_commit": False}
         return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": config}
+    if row == "django-pg-prepared":
+        config = {"prepared_statements": True}
+        return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": config}
     return {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}}
 
 
@@ -101,21 +128,38 @@ def use_counter_bot(
     bots.reset()
 
 
-def dropin_dispatcher() -> Any:
-    """A plain aiogram Dispatcher with ``DjangoStorage()`` and aiogram_dialog, no botdialogs
-    middleware: the "drop-in" row."""
+def dropin_dispatcher(row: str = "dropin-pg") -> Any:
+    """A plain aiogram Dispatcher with aiogram_dialog, no botdialogs middleware: the "drop-in"
+    rows. ``dropin-pg``: ``DjangoStorage()`` with its ``create_isolation()`` (when it has one);
+    ``dropin-pg-plain``: ``DjangoStorage()`` alone; ``dropin-redis-plain``: RedisStorage alone.
+    """
     from aiogram import Dispatcher
+    from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+    from aiogram.fsm.storage.redis import RedisStorage
     from aiogram_dialog import setup_dialogs
 
     from botdialogs.storage import DjangoStorage
     from botdialogs.testing.bots import counter_router
 
-    storage = DjangoStorage()
-    create_isolation = getattr(storage, "create_isolation", None)
-    isolation = create_isolation() if create_isolation is not None else None
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    dispatcher.include_router(counter_router())
-    setup_dialogs(dispatcher, events_isolation=isolation)
+    storage: BaseStorage
+    isolation = None
+    if row == "dropin-redis-plain":
+        storage = RedisStorage.from_url(
+            redis_url(), key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        )
+    else:
+        storage = DjangoStorage()
+        create_isolation = getattr(storage, "create_isolation", None)
+        if row == "dropin-pg" and create_isolation is not None:
+            isolation = create_isolation()
+    if isolation is None:
+        dispatcher = Dispatcher(storage=storage)
+        dispatcher.include_router(counter_router())
+        setup_dialogs(dispatcher)
+    else:
+        dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+        dispatcher.include_router(counter_router())
+        setup_dialogs(dispatcher, events_isolation=isolation)
     return dispatcher
 
 
@@ -196,9 +240,9 @@ async def measure(row: str, chats: int, presses: int, first_chat: int) -> dict[s
 
     if row == "nodes":
         return await measure_nodes(chats, presses, first_chat)
-    if row == "dropin-pg":
+    if row.startswith("dropin-"):
         use_counter_bot(storage_setting(row))
-        dispatcher = dropin_dispatcher()
+        dispatcher = dropin_dispatcher(row)
     else:
         use_counter_bot(storage_setting(row))
         dispatcher = bots.get_dispatcher("default")

@@ -77,27 +77,33 @@ class EngineSuite(Suite):
         return self.run.child("bench.engine", args, database)
 
     def report(self, results: Results) -> list[str]:
-        """updates/s per row, and the ratio to RedisStorage."""
+        """updates/s per row, and the ratios to RedisStorage and to the row's peer."""
         redis = column(results["redis"], "updates_per_s")
         rows = []
         for row, (description, _database) in engine.ROWS.items():
             speed = column(results[row], "updates_per_s")
+            peer = engine.PEERS.get(row, "redis")
             rows.append(
                 [
                     f"`{row}`",
                     description,
                     spread(speed),
                     spread(ratios(speed, redis), 2),
+                    f"`{peer}` {spread(ratios(speed, column(results[peer], 'updates_per_s')), 2)}",
                     spread(column(results[row], "cpu_ms_per_update"), 2),
                 ]
             )
         load = self.run.load
         return [
             f"{load.chats} chats at once, {load.presses} presses each (after /start); the Bot "
-            "API answered from memory. Ratio: updates/s of the row / updates/s of `redis` in the "
-            "same round.",
+            "API answered from memory. Ratios: updates/s of the row / updates/s of `redis`, and of "
+            "the row's peer (the drop-in rows: plain aiogram on plain RedisStorage), in the same "
+            "round.",
             "",
-            *table(["row", "what", "updates/s", "vs redis", "CPU ms/update (bench process)"], rows),
+            *table(
+                ["row", "what", "updates/s", "vs redis", "vs peer", "CPU ms/update (bench)"],
+                rows,
+            ),
         ]
 
 

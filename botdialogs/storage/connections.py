@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 from django.db import connections
+from psycopg.pq import ExecStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -32,6 +33,10 @@ from botdialogs.storage.pool_tasks import IN_POOL
 logger = logging.getLogger("botdialogs.storage")
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
+#: One SQL statement and its parameters (``%s`` placeholders).
+Statement = tuple[str, list[Any]]
+#: The rows of each statement that returns rows, in order.
+Results = list[list[dict[str, Any]]]
 
 #: Django connection arguments that serve Django's own cursors: its cursor class, and its
 #: adapters (they load jsonb as text, for JSONField to decode; our rows want the values).
@@ -147,6 +152,28 @@ class LoopPools:
             return connection, cursor
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def run_all(
+        self, statements: list[Statement], *, prepare: bool = False
+    ) -> tuple[Connection, Results]:
+        """:meth:`run` for several statements, in one round trip (see :func:`execute_all`)."""
+        pool = await self.pool()
+        for attempt in (1, 2):
+            connection = await pool.getconn()
+            try:
+                results = await execute_all(connection, statements, prepare=prepare)
+            except psycopg.OperationalError:
+                await self.drop(connection)
+                if attempt == 2:
+                    raise
+                logger.warning("A pooled PostgreSQL connection was broken: reconnecting")
+                await pool.check()
+                continue
+            except BaseException:
+                await self.drop(connection)
+                raise
+            return connection, results
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def put(self, connection: Connection) -> None:
         """Give back a connection; one that is broken or inside a transaction is not reused."""
         pool = await self.pool()
@@ -187,3 +214,48 @@ class LoopPools:
         if _failed(opening):
             return  # it never opened: nothing to close (its callers got the error)
         await opening.result().close()
+
+
+async def execute_all(
+    connection: Connection, statements: list[Statement], *, prepare: bool = False
+) -> Results:
+    """Run ``statements`` in order in one round trip; the rows of those that return rows.
+
+    Without ``prepare``: one query string, values bound on the client (one simple-query
+    message: any pooler). With it: psycopg's pipeline mode, each statement with parameters
+    prepared on the server once per connection and then only bound and executed (the
+    extended protocol's messages, flushed together with one Sync): less parsing and planning
+    at the server, for direct PostgreSQL or a pooler that keeps prepared statements.
+    """
+    if not prepare:
+        cursor = connection.cursor()
+        params = [value for _sql, values in statements for value in values]
+        await cursor.execute("; ".join(sql for sql, _values in statements), params or None)
+        return await _results(cursor)
+    cursors = []
+    async with connection.pipeline():
+        for sql, values in statements:
+            server_cursor = psycopg.AsyncCursor(connection, row_factory=dict_row)
+            await server_cursor.execute(sql, values or None, prepare=bool(values))
+            cursors.append(server_cursor)
+    return [await cursor.fetchall() for cursor in cursors if _has_rows(cursor)]
+
+
+def _has_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:
+    # The result's status, not ``cursor.description``: that builds a Column per column of
+    # every result, a tenth of an update's CPU on the storage's wide SELECTs.
+    result = cursor.pgresult
+    return result is not None and result.status == ExecStatus.TUPLES_OK
+
+
+async def _results(cursor: psycopg.AsyncCursor[Any]) -> Results:
+    """The rows of every statement of one query string that returns rows, in order.
+
+    Every result is already on the client (one query string): fetching does not wait.
+    """
+    results = []
+    while True:
+        if _has_rows(cursor):
+            results.append(await cursor.fetchall())
+        if not cursor.nextset():
+            return results

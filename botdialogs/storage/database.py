@@ -63,6 +63,10 @@ class StorageDatabase(Protocol):
         """One row outside a unit of work (empty when absent or expired)."""
         ...
 
+    async def load_scope(self, scope: ChatScope) -> LoadedScope:
+        """Every live row of one chat outside a unit of work, in one round trip, no lock."""
+        ...
+
     async def write(self, plan: WritePlan) -> None:
         """Carry out the plan in one transaction, outside a unit of work."""
         ...

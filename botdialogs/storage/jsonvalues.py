@@ -37,6 +37,19 @@ def json_copy(value: Any) -> Any:
     return copy
 
 
+def json_clone(value: Any) -> Any:
+    """A deep copy of a value already made of JSON types (stored data, as read or checked).
+
+    ``copy.deepcopy`` memoises and dispatches on every object: on an update's rows it was a
+    seventh of the update's CPU. JSON needs new dicts and lists only.
+    """
+    if isinstance(value, dict):
+        return {name: json_clone(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [json_clone(item) for item in value]
+    return value
+
+
 def _holds_nul(value: Any) -> bool:
     pending = [value]
     while pending:

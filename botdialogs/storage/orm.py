@@ -62,6 +62,10 @@ class OrmDatabase:
         """One key, outside a unit of work."""
         return await sync_to_async(self.load_row_sync)(key)
 
+    async def load_scope(self, scope: ChatScope) -> LoadedScope:
+        """Every row of one chat, outside a unit of work, in one hop to Django's thread."""
+        return await sync_to_async(self.load_scope_sync)(scope)
+
     async def write(self, plan: WritePlan) -> None:
         """The plan in one transaction, outside a unit of work."""
         await sync_to_async(self.write_sync)(plan)

@@ -26,8 +26,8 @@ from psycopg.types.json import Jsonb
 
 from botdialogs.models import TelegramChat
 from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
-from botdialogs.storage.connections import LoopPools
-from botdialogs.storage.database import Transaction, WritePlan
+from botdialogs.storage.connections import LoopPools, Statement, execute_all
+from botdialogs.storage.database import LoadedScope, Transaction, WritePlan
 from botdialogs.storage.isolation import advisory_key
 from botdialogs.storage.rows import (
     CHAT_KEY_FIELDS,
@@ -102,39 +102,33 @@ LINK_SQL = (
 )
 
 
-def plan_statements(plan: WritePlan) -> tuple[list[str], list[Any]]:
-    """The plan as statements (run in order, in one transaction) and their parameters."""
-    statements: list[str] = []
-    params: list[Any] = []
+def plan_statements(plan: WritePlan) -> list[Statement]:
+    """The plan as statements with their parameters, run in order in one transaction."""
+    statements: list[Statement] = []
     for kind, table in ROW_TABLES.items():
         for key in plan.deletes.get(kind, []):
-            statements.append(_delete_sql(table))
-            params.extend(key[1:])
+            statements.append((_delete_sql(table), list(key[1:])))
         for values in plan.upserts.get(kind, []):
-            statements.append(_upsert_sql(table.table, table.unique, tuple(values)))
+            params: list[Any] = []
             for column, value in values.items():
                 if kind is RowKind.CONTEXT and column == "stack_id":
                     params.extend(stack_ref_of(values))  # the STACK_PK subquery's
                 else:
                     params.append(_adapt(column, value))
+            statements.append((_upsert_sql(table.table, table.unique, tuple(values)), params))
     if plan.link_contexts:
         for stack in plan.upserts.get(RowKind.STACK, []):
             if stack["intents"]:
-                statements.append(LINK_SQL)
                 stack_key = [stack[name] for name in KEY_FIELDS]
-                params.extend([*stack_key, stack["stack_id"], *stack_key, stack["intents"]])
-    if plan.chats:
-        for chat in plan.chats:
-            values = {**chat, "first_seen": plan.now, "last_seen": plan.now}
-            statements.append(
-                _upsert_sql(CHAT_TABLE, CHAT_KEY_FIELDS, tuple(values), keep=("first_seen",))
-            )
-            params.extend(_adapt(column, value) for column, value in values.items())
+                link = [*stack_key, stack["stack_id"], *stack_key, stack["intents"]]
+                statements.append((LINK_SQL, link))
+    for chat in plan.chats:
+        values = {**chat, "first_seen": plan.now, "last_seen": plan.now}
+        sql = _upsert_sql(CHAT_TABLE, CHAT_KEY_FIELDS, tuple(values), keep=("first_seen",))
+        statements.append((sql, [_adapt(column, value) for column, value in values.items()]))
     for extra in plan.extra:
-        for statement, extra_params in extra.statements:
-            statements.append(statement)
-            params.extend(extra_params)
-    return statements, params
+        statements.extend((sql, list(params)) for sql, params in extra.statements)
+    return statements
 
 
 class PostgresDatabase:
@@ -146,14 +140,16 @@ class PostgresDatabase:
         using: str = "default",
         max_connections: int = 10,
         synchronous_commit: bool = True,
+        prepared_statements: bool = False,
     ) -> None:
         self.data_ttl = data_ttl
         # Each chat being handled holds one connection for its update: this many chats of one
         # process (event loop) are handled at once; more wait for a free connection.
         self.pool = LoopPools(using=using, max_size=max_connections)
-        self.begin_sql = "BEGIN"
+        self.begin_sql = ["BEGIN"]
         if not synchronous_commit:
-            self.begin_sql += "; SET LOCAL synchronous_commit = off"
+            self.begin_sql.append("SET LOCAL synchronous_commit = off")
+        self.prepare = prepared_statements
 
     async def close(self) -> None:
         """Close this loop's idle connections."""
@@ -166,24 +162,15 @@ class PostgresDatabase:
     # -- a unit of work ----------------------------------------------------------------------
     async def begin(self, scope: ChatScope | None, claim: Claim | None) -> Transaction:
         """Round trip 1 (see the module docstring)."""
-        statements = [self.begin_sql]
-        params: list[Any] = []
+        statements: list[Statement] = [(sql, []) for sql in self.begin_sql]
         if scope is not None:
-            statements.append("SELECT pg_advisory_xact_lock(%s)")
-            params.append(advisory_key(scope.lock_name))
+            statements.append(("SELECT pg_advisory_xact_lock(%s)", [advisory_key(scope.lock_name)]))
         if claim is not None:
             claim_sql, claim_params = claim.sql(timezone.now())
-            statements.append(claim_sql)
-            params.extend(claim_params)
+            statements.append((claim_sql, list(claim_params)))
         if scope is not None:
-            statements.extend((*SELECT_SCOPE, SELECT_CHATS))
-            params.extend((*(value for _ in SELECT_SCOPE for value in scope), *scope[:2]))
-        connection, cursor = await self.pool.run("; ".join(statements), params)
-        try:
-            results = await _results(cursor)
-        except BaseException:
-            await self.pool.drop(connection)
-            raise
+            statements.extend(_scope_statements(scope))
+        connection, results = await self.pool.run_all(statements, prepare=self.prepare)
         transaction = Transaction(scope=scope, claim=claim, handle=connection)
         if scope is not None:
             results.pop(0)  # the lock
@@ -202,11 +189,11 @@ class PostgresDatabase:
 
     async def commit(self, transaction: Transaction, plan: WritePlan | None) -> None:
         """Round trip 2: the plan's statements and COMMIT in one query string."""
-        statements, params = plan_statements(plan) if plan is not None else ([], [])
-        statements.append("COMMIT")
+        statements = plan_statements(plan) if plan is not None else []
+        statements.append(("COMMIT", []))
         connection: psycopg.AsyncConnection[Any] = transaction.handle
         try:
-            await connection.cursor().execute("; ".join(statements), params or None)
+            await execute_all(connection, statements, prepare=self.prepare)
         except BaseException:
             await self.rollback(transaction)
             raise
@@ -252,23 +239,26 @@ class PostgresDatabase:
         stack_expires_at = values.get("stack_expires_at") if values is not None else None
         return single_row(key.kind, values, timezone.now(), self.data_ttl, stack_expires_at)
 
+    async def load_scope(self, scope: ChatScope) -> LoadedScope:
+        """Round trip 1's reads without BEGIN and lock: one query string, one snapshot."""
+        connection, results = await self.pool.run_all(
+            _scope_statements(scope), prepare=self.prepare
+        )
+        await self.pool.put(connection)
+        *tables, chats = results
+        return scope_rows(
+            dict(zip(ROW_TABLES, tables, strict=True)), chats, timezone.now(), self.data_ttl
+        )
+
     async def write(self, plan: WritePlan) -> None:
         """The plan in one implicit transaction (one query string is atomic)."""
-        statements, params = plan_statements(plan)
+        statements = plan_statements(plan)
         if not statements:
             return
-        connection, _cursor = await self.pool.run("; ".join(statements), params)
+        connection, _results = await self.pool.run_all(statements, prepare=self.prepare)
         await self.pool.put(connection)
 
 
-async def _results(cursor: psycopg.AsyncClientCursor[Any]) -> list[list[dict[str, Any]]]:
-    """The rows of every statement that returns rows, in order (BEGIN and SET return none).
-
-    Every result is already on the client (one query string): fetching does not wait.
-    """
-    results = []
-    while True:
-        if cursor.description is not None:
-            results.append(await cursor.fetchall())
-        if not cursor.nextset():
-            return results
+def _scope_statements(scope: ChatScope) -> list[Statement]:
+    """Round trip 1's reads: each kind's rows of the chat, then its chat rows."""
+    return [*((sql, list(scope)) for sql in SELECT_SCOPE), (SELECT_CHATS, list(scope[:2]))]

@@ -21,7 +21,7 @@ from django.apps import apps
 from django.db.models import Model
 
 from botdialogs.exceptions import IntentIdCollision, UnstorableData
-from botdialogs.storage.jsonvalues import NotJson, json_copy
+from botdialogs.storage.jsonvalues import NotJson, json_clone, json_copy
 
 STACK_PREFIX = "aiogd:stack:"
 CONTEXT_PREFIX = "aiogd:context:"
@@ -121,6 +121,10 @@ class Row:
     state: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     pk: int | None = None
+
+    def copy(self) -> Row:
+        """A deep copy (the data is JSON)."""
+        return Row(state=self.state, data=json_clone(self.data), pk=self.pk)
 
 
 #: Reads one row as the storage sees it (in the running unit of work, if any).

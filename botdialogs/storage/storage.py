@@ -10,30 +10,40 @@ Inside an update every read and write goes to the chat's unit of work
 botdialogs' FSM middleware with the work's claim, or, on a plain aiogram Dispatcher, by the
 storage's event isolation (:meth:`DjangoStorage.create_isolation`), whose lock aiogram's
 own FSM middleware takes around every handler. Either way an update costs two round trips
-and one transaction. Outside an update each call is its own small transaction.
+and one transaction. On a plain Dispatcher without the isolation the update's reads of its
+chat come from one round trip (:mod:`.snapshot`) and each write is its own small
+transaction; outside an update each call is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
+from aiogram.fsm.storage.base import (
+    DEFAULT_DESTINY,
+    BaseEventIsolation,
+    BaseStorage,
+    StateType,
+    StorageKey,
+)
 from django.db import connections
 from django.utils import timezone
 
 from botdialogs.exceptions import UnstorableData
+from botdialogs.storage import snapshot
 from botdialogs.storage.claims import Claim
 from botdialogs.storage.database import StorageDatabase, WritePlan
+from botdialogs.storage.jsonvalues import json_clone
 from botdialogs.storage.rows import (
     ROW_TABLES,
     TOP_STATE,
+    ChatScope,
     Row,
     RowKey,
     RowKind,
@@ -69,6 +79,10 @@ class DjangoStorage(BaseStorage):
     process (event loop), one per chat being handled. ``synchronous_commit=False`` commits
     without waiting for the WAL flush: faster, and a server crash may forget the last
     updates (like a Redis without persistence); Telegram does not redeliver those.
+    ``prepared_statements=True`` (PostgreSQL): statements are prepared on the server once
+    per connection and sent in pipeline mode, still one round trip each way; only for a
+    direct connection or a pooler that keeps prepared statements (not PgBouncer's
+    transaction pooling before 1.21 or without ``max_prepared_statements``).
     """
 
     seen_refresh = SEEN_REFRESH
@@ -82,11 +96,13 @@ class DjangoStorage(BaseStorage):
         using: str = "default",
         max_connections: int = 10,
         synchronous_commit: bool = True,
+        prepared_statements: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         from botdialogs.storage.isolation import LocalEventIsolation
 
+        self.using = using
         self.state_ttl = _as_timedelta(state_ttl)
         self.data_ttl = _as_timedelta(data_ttl)
         # Updates of one chat queue in this process first: a busy chat holds one connection.
@@ -100,6 +116,7 @@ class DjangoStorage(BaseStorage):
                 using=using,
                 max_connections=max_connections,
                 synchronous_commit=synchronous_commit,
+                prepared_statements=prepared_statements,
             )
         else:
             from botdialogs.storage.orm import OrmDatabase
@@ -151,6 +168,8 @@ class DjangoStorage(BaseStorage):
                 raise
             _current_unit.reset(token)
             await unit.close(None)
+            if scope is not None:
+                snapshot.written(self.using, scope)
 
     def current_unit(self) -> UnitOfWork | None:
         """The unit of work of the running task, if it has one."""
@@ -168,10 +187,19 @@ class DjangoStorage(BaseStorage):
             return unit
         return None
 
+    async def _start_snapshot(self, scope: ChatScope) -> None:
+        started = snapshot.start(self, self.using, scope)
+        rows, _chats = await self.database.load_scope(scope)
+        started.fill(rows)
+
     async def _get(self, row: RowKey) -> Row:
         unit = self.current_unit()
         if unit is not None:
             return await unit.get(row)
+        update = snapshot.current(self, row.scope)
+        found = update.get(row) if update is not None else None
+        if found is not None:
+            return found
         return await self.database.load_row(row)
 
     async def _put(self, row: RowKey, value: Row) -> None:
@@ -180,6 +208,25 @@ class DjangoStorage(BaseStorage):
             await unit.get(row)  # records the original, for change detection
             unit.put(row, value)
             return
+        update = snapshot.current(self, row.scope)
+        if update is not None:
+            # With a TTL a stack is rewritten on every update: that renews its expiry.
+            renews = self.data_ttl and row.kind is RowKind.STACK and value.data
+            if update.get(row) == value and not renews:
+                return
+        snapshot.written(self.using, row.scope, by=update)
+        try:
+            await self._write(row, value)
+        except BaseException:
+            if update is not None:
+                update.overtaken = True  # it may or may not have landed: read it again
+            raise
+        # Whoever wrote meanwhile, this write is theirs to see and ours to keep: mark again.
+        snapshot.written(self.using, row.scope, by=update)
+        if update is not None:
+            update.rows[row] = value
+
+    async def _write(self, row: RowKey, value: Row) -> None:
         plan = WritePlan.build(
             {row: value},
             now=timezone.now(),
@@ -198,8 +245,15 @@ class DjangoStorage(BaseStorage):
         await self._put(row, Row(state=value, data=current.data, pk=current.pk))
 
     async def get_state(self, key: StorageKey) -> str | None:
-        """The stored state string, or None."""
-        return (await self._get(row_key(RowKind.FSM, key))).state
+        """The stored state string, or None.
+
+        Outside a unit of work the default destiny's read starts the update's snapshot of
+        the chat (:mod:`.snapshot`): aiogram's FSM middleware makes it first in every update.
+        """
+        row = row_key(RowKind.FSM, key)
+        if key.destiny == DEFAULT_DESTINY and self.current_unit() is None:
+            await self._start_snapshot(row.scope)
+        return (await self._get(row)).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         """Replace the data; ``{}`` clears it. Non-JSON values raise UnstorableData now."""
@@ -215,7 +269,7 @@ class DjangoStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """A copy of the stored data (``{}`` when there is none)."""
-        data = copy.deepcopy((await self._get(row_key(data_kind(key), key))).data)
+        data = json_clone((await self._get(row_key(data_kind(key), key))).data)
         data.pop(TOP_STATE, None)
         return data
 

@@ -17,7 +17,6 @@ after it, never half, and the claim commits with it:
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from datetime import timedelta
 from typing import Any, Protocol
@@ -39,6 +38,11 @@ from botdialogs.storage.rows import (
     chat_ident,
     stack_ref,
 )
+
+
+def copy_rows(rows: dict[RowKey, Row]) -> dict[RowKey, Row]:
+    """A deep copy of rows (faster than ``copy.deepcopy``: the data is JSON)."""
+    return {key: row.copy() for key, row in rows.items()}
 
 
 class UnitOfWorkStorage(Protocol):
@@ -86,7 +90,7 @@ class UnitOfWork:
                 raise StorageUnavailable(f"Could not open the unit of work: {error}") from error
             raise
         self.rows, self.known_chats = self.transaction.rows, self.transaction.chats
-        self.original = copy.deepcopy(self.rows)
+        self.original = copy_rows(self.rows)
 
     async def close(self, error: BaseException | None) -> None:
         """Round trip 2: write and commit (see the module docstring for ``error``)."""
@@ -121,7 +125,7 @@ class UnitOfWork:
             in_chat = row.scope == self.scope
             found = Row() if in_chat else await self.storage.database.load_row(row)
             self.rows[row] = found
-            self.original[row] = copy.deepcopy(found)
+            self.original[row] = found.copy()
         return found
 
     def put(self, row: RowKey, value: Row) -> None:
@@ -130,7 +134,7 @@ class UnitOfWork:
 
     def discard_changes(self) -> None:
         """Forget the state changes so far (a handler raised; a recovery handler may follow)."""
-        self.rows = copy.deepcopy(self.original)
+        self.rows = copy_rows(self.original)
         self.writes.clear()
 
     def add_write(self, write: ExtraWrite) -> None:

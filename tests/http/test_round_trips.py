@@ -39,8 +39,8 @@ from botdialogs.testing.round_trips import Counts, RoundTripProxy
 #: COMMIT, unlock).
 MAX_ROUND_TRIPS = 2
 PRESSES = 10
-# One press before counting opens the pool's connection; nothing is prepared later (values
-# are bound on the client), so every later press costs the same.
+# One press before counting opens the pool's connection; with prepared statements the first
+# use on a connection prepares them in the same flight, so every later press costs the same.
 WARM_UP_PRESSES = 1
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("ISOLATION_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -95,7 +95,14 @@ def postgres_alias(transactional_db: None) -> Iterator[str]:
 
 
 @pytest.mark.processes  # migrates a database with manage.py
-async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str, settings) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"prepared_statements": True}],
+    ids=["one-query-string", "prepared-statements"],
+)
+async def test_a_button_press_takes_at_most_max_round_trips(
+    postgres_alias: str, settings: Any, config: dict[str, Any]
+) -> None:
     database = connections.settings[postgres_alias]  # the dict its wrappers share
     real_server = (database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432))
     async with RoundTripProxy(*real_server) as proxy:
@@ -106,7 +113,7 @@ async def test_a_button_press_takes_at_most_max_round_trips(postgres_alias: str,
                 "BOTS": {"default": {"ROUTER": "botdialogs.testing.bots.counter_router"}},
                 "STORAGE": {
                     "BACKEND": "botdialogs.storage.DjangoStorage",
-                    "CONFIG": {"using": postgres_alias},
+                    "CONFIG": {"using": postgres_alias, **config},
                 },
             }
             dispatcher = bots.get_dispatcher("default")

@@ -208,6 +208,7 @@ STORAGES: dict[str, Callable[[], BaseStorage]] = {
     "memory": MemoryStorage,
     "redis": _redis,
     "django": DjangoStorage,
+    "django-prepared": lambda: DjangoStorage(prepared_statements=True),
 }
 
 
