@@ -45,6 +45,7 @@ from botdialogs.exceptions import (
     is_transient,
 )
 from botdialogs.http.claims import UpdateClaim
+from botdialogs.http.lifespan import warn_without_firer
 from botdialogs.monitor import UpdateEvents
 from botdialogs.storage import ClaimOutcome, DjangoStorage
 
@@ -285,6 +286,7 @@ async def handle_delivery(bot_name: str, delivery: Delivery | dict[str, Any]) ->
     Raises on a passing failure (nothing committed, nothing queued): answer 5xx, and
     Telegram delivers the update again.
     """
+    await warn_without_firer()  # once per process: timers that nothing would fire
     if get_settings().bot(bot_name).mode == "queued":
         raw = delivery.raw if isinstance(delivery, Delivery) else delivery
         await enqueue_update(bot_name, raw)

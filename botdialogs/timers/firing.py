@@ -266,6 +266,11 @@ async def run_in_process(interval: float = 1.0) -> None:
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
+def running_in_process() -> bool:
+    """Whether an in-process firer (:func:`start_in_process`) runs in this process."""
+    return any(not task.done() for task in list(_in_process.values()))
+
+
 def start_in_process(interval: float = 1.0) -> bool:
     """Start :func:`run_in_process` on the running loop once; True if it started now."""
     loop = asyncio.get_running_loop()
