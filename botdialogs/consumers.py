@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.urls import NoReverseMatch, reverse
 
-from botdialogs.background.performing import aperform_recorded
+from botdialogs.background.transport import perform_or_retry, send_to_channel
 from botdialogs.engine.bots import bot_id, bot_name_for_id
 from botdialogs.exceptions import MissingExtra, UnknownBot
 from botdialogs.i18n.languages import stored_chat_language
@@ -44,15 +45,21 @@ class BackgroundActionConsumer(AsyncConsumer):
     """Performs ``{"type": "background.action", "action": {...}}`` messages, each once.
 
     The worker's loop lives as long as the process, so its Bots (one per loop) are reused.
-    A failing action is logged and recorded; the channel layer has no redelivery.
+    The channel layer has no redelivery: an action that failed for a passing reason (its
+    unit of work did not commit) is sent to the channel again after a backoff
+    (:func:`~botdialogs.background.transport.perform_or_retry`); one that failed for good
+    is logged and recorded.
     """
 
     async def background_action(self, message: dict[str, Any]) -> None:
         """One action from :func:`botdialogs.background.transport.send_to_channel`."""
-        try:
-            await aperform_recorded(message.get("action"))
-        except Exception:
-            logger.exception("Background action from the channel layer failed")
+        action: Any = message.get("action")  # checked where it is performed
+        attempt = message.get("attempt")
+        await perform_or_retry(
+            action,
+            attempt if isinstance(attempt, int) else 0,
+            functools.partial(send_to_channel, action),
+        )
 
 
 class MonitorConsumer(AsyncWebsocketConsumer):

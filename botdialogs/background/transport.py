@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -30,13 +31,17 @@ from botdialogs.background.performing import REJECTED, aperform_recorded
 from botdialogs.conf import get_settings
 from botdialogs.engine.sync import call_async, refuse_in_async
 from botdialogs.engine.update_context import update_in_progress
-from botdialogs.exceptions import BadBackgroundAction
+from botdialogs.exceptions import BadBackgroundAction, is_transient
 
 logger = logging.getLogger("botdialogs.background")
 
 #: The channel ``manage.py runworker botdialogs`` listens on, and its message type.
 CHANNEL_NAME = "botdialogs"
 MESSAGE_TYPE = "background.action"
+
+#: Seconds before attempt 2, 3, … of an action that failed for a passing reason (database,
+#: network) where nothing redelivers it (:func:`perform_or_retry`); then it is given up.
+RETRY_DELAYS = (1.0, 5.0, 15.0, 60.0, 300.0)
 
 _scheduled: set[asyncio.Task[Any]] = set()
 
@@ -71,14 +76,51 @@ def deliver(action: dict[str, Any]) -> None:
         _deliver_inline(action)
 
 
-async def send_to_channel(action: dict[str, Any]) -> None:
-    """Put ``action`` on the ``botdialogs`` channel of the default channel layer."""
+async def send_to_channel(action: dict[str, Any], attempt: int = 0) -> None:
+    """Put ``action`` on the ``botdialogs`` channel of the default channel layer.
+
+    ``attempt`` counts the tries before this one (:func:`perform_or_retry`).
+    """
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
         raise BadBackgroundAction("BACKGROUND='channels' needs CHANNEL_LAYERS configured")
-    await layer.send(CHANNEL_NAME, {"type": MESSAGE_TYPE, "action": action})
+    message: dict[str, Any] = {"type": MESSAGE_TYPE, "action": action}
+    if attempt:
+        message["attempt"] = attempt
+    await layer.send(CHANNEL_NAME, message)
+
+
+async def perform_or_retry(
+    action: Any, attempt: int, again: Callable[[int], Awaitable[None]]
+) -> str | None:
+    """Perform ``action``; after a passing failure, ``again(attempt + 1)`` after a backoff.
+
+    For the deliveries that nobody redelivers: the channel layer's (``again`` sends the
+    action to the channel once more, for any worker) and an action scheduled to run after
+    an update (``again`` performs it here). Celery retries its own task instead. Returns the
+    outcome, or None when the attempt failed; a failure for good, or after the last of
+    :data:`RETRY_DELAYS`, is logged, and the action's row says so in the admin.
+    """
+    try:
+        return await aperform_recorded(action)
+    except Exception as error:
+        if not is_transient(error) or attempt >= len(RETRY_DELAYS):
+            logger.exception("Background action failed: %s", describe(action))
+            return None
+        delay = RETRY_DELAYS[attempt]
+        logger.warning("Background action %s retried in %ss: %r", describe(action), delay, error)
+        task = asyncio.get_running_loop().create_task(_after(delay, again(attempt + 1)))
+        _scheduled.add(task)
+        task.add_done_callback(_scheduled.discard)
+        return None
+
+
+async def _after(delay: float, attempt: Awaitable[None]) -> None:
+    # The backoff itself (not a synchronisation): a database that is down stays down a while.
+    await asyncio.sleep(delay)
+    await attempt
 
 
 def _deliver_inline(action: dict[str, Any]) -> None:
@@ -109,8 +151,5 @@ async def _schedule(action: dict[str, Any]) -> None:
     task.add_done_callback(_scheduled.discard)
 
 
-async def _perform_logged(action: dict[str, Any]) -> None:
-    try:
-        await aperform_recorded(action)
-    except Exception:
-        logger.exception("Background action failed: %s", describe(action))
+async def _perform_logged(action: dict[str, Any], attempt: int = 0) -> None:
+    await perform_or_retry(action, attempt, functools.partial(_perform_logged, action))

@@ -38,14 +38,16 @@ from botdialogs.engine.bots import get_bot, get_dispatcher
 from botdialogs.engine.middleware import CLAIM
 from botdialogs.exceptions import (
     BadUpdate,
+    StorageUnavailable,
     UnknownBot,
     UpdateTooLarge,
     WebhookForbidden,
     is_transient,
 )
 from botdialogs.http.claims import UpdateClaim
+from botdialogs.http.lifespan import warn_without_firer
 from botdialogs.monitor import UpdateEvents
-from botdialogs.storage import DjangoStorage
+from botdialogs.storage import ClaimOutcome, DjangoStorage
 
 logger = logging.getLogger("botdialogs.webhook")
 
@@ -213,9 +215,11 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
     - a redelivery of a committed update: not handled again, returns None;
     - a handler's bug: logged with its traceback, the update id is committed without the
       state changes (a retry would fail the same way), returns None;
-    - a passing failure (database, Redis, Telegram's network): nothing is committed and the
-      error propagates, so the webhook answers 5xx or the task is retried, and the
-      redelivery is handled afresh. Messages sent before it may be sent again then.
+    - a passing failure (database, Redis, Telegram's network), or any failure of the unit
+      of work itself (opening, committing, closing: never a handler's bug): nothing is
+      committed and the error propagates (:class:`StorageUnavailable` for the unit's own),
+      so the webhook answers 5xx or the task is retried, and the redelivery is handled
+      afresh. Messages sent before it may be sent again then.
 
     A storage without a unit of work (Redis, memory) has the id checked before and recorded
     after the handlers ran: at least once, not exactly once.
@@ -237,9 +241,16 @@ async def process_update(bot_name: str, update: Update | dict[str, Any]) -> dict
         if is_transient(error):
             logger.warning("%s not processed, to be retried: %r", claim.describe(), error)
             raise
+        if claim.outcome is ClaimOutcome.NOT_COMMITTED:
+            # Not the handlers' error: their unit of work did not commit (a site's error
+            # handler replaced its error with another). Nothing is stored: retry.
+            logger.warning("%s not processed, to be retried: %r", claim.describe(), error)
+            raise StorageUnavailable(f"{claim.describe()} was not committed") from error
         logger.exception("Update %s of bot %r failed in its handler", update.update_id, bot_name)
         events.error = error
         result = None
+    # Raises StorageUnavailable (5xx, retry) if the unit of work did not commit the claim,
+    # even when its error was swallowed on the way up (a site's catch-all error handler).
     if not await claim.confirm():
         _redelivered(claim)  # committed before, or (without a unit of work) a concurrent one
         return None
@@ -275,6 +286,7 @@ async def handle_delivery(bot_name: str, delivery: Delivery | dict[str, Any]) ->
     Raises on a passing failure (nothing committed, nothing queued): answer 5xx, and
     Telegram delivers the update again.
     """
+    await warn_without_firer()  # once per process: timers that nothing would fire
     if get_settings().bot(bot_name).mode == "queued":
         raw = delivery.raw if isinstance(delivery, Delivery) else delivery
         await enqueue_update(bot_name, raw)

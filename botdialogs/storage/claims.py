@@ -13,7 +13,12 @@ commits it in the same transaction as the dialog state. So:
 - a redelivery whose claim is already committed is acknowledged and not handled again
   (:class:`AlreadyProcessed`, outcome :attr:`ClaimOutcome.DUPLICATE`);
 - a crash or a database error before that commit leaves no claim behind, and the retry is
-  handled as if for the first time.
+  handled as if for the first time;
+- a unit of work that took the claim and then failed to commit it (opening, committing or
+  closing raised; outcome :attr:`ClaimOutcome.NOT_COMMITTED`) makes :meth:`Claim.confirm`
+  raise :class:`~botdialogs.exceptions.StorageUnavailable`: the work is retried, never
+  acknowledged, even when something between (a site's catch-all error handler) swallowed
+  the unit's error.
 
 With a storage that has no unit of work (Redis, memory) nothing takes the claim during the
 work (outcome :attr:`ClaimOutcome.PENDING`): :meth:`Claim.confirm` records it afterwards,
@@ -31,7 +36,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from botdialogs.exceptions import BotDialogsError
+from botdialogs.exceptions import BotDialogsError, StorageUnavailable
 
 
 class AlreadyProcessed(BotDialogsError):
@@ -47,6 +52,9 @@ class ClaimOutcome(enum.Enum):
     TAKEN = "taken"
     #: Committed by an earlier delivery: the work was not done again.
     DUPLICATE = "duplicate"
+    #: Taken by a unit of work that then did not commit (it failed to open, commit or close,
+    #: or the work raised a passing error): nothing of the work is stored; do it again.
+    NOT_COMMITTED = "not committed"
 
 
 @dataclass
@@ -80,8 +88,11 @@ class Claim(ABC):
         """After the work: True if this work is the one that did it, False for a duplicate.
 
         A claim no unit of work took (a storage without one) is recorded now, in a
-        transaction of its own.
+        transaction of its own. Raises StorageUnavailable when a unit of work took it and
+        did not commit: the work is not done, and must be tried again.
         """
+        if self.outcome is ClaimOutcome.NOT_COMMITTED:
+            raise StorageUnavailable(f"{self.describe()} was not committed: to be done again")
         if self.outcome is ClaimOutcome.PENDING:
             recorded = await sync_to_async(self.record)(timezone.now())
             self.outcome = ClaimOutcome.TAKEN if recorded else ClaimOutcome.DUPLICATE

@@ -7,11 +7,22 @@ trip; the lock ends with the transaction. So the stored state is as before the u
 after it, never half, and the claim commits with it:
 
 - the block raised a passing failure (database, network:
-  :func:`~botdialogs.exceptions.is_transient`) or the commit failed: everything is
-  rolled back and the error propagates, for a 5xx or a task retry;
+  :func:`~botdialogs.exceptions.is_transient`): everything is rolled back and the error
+  propagates, for a 5xx or a task retry;
 - the block raised anything else (a handler's bug): its state changes are dropped, the claim
   is committed (the work is done, badly; a retry would fail the same way), and the error
-  propagates to be logged.
+  propagates to be logged;
+- opening, committing or closing the unit itself failed, with whatever exception (a
+  database error, or a bug of ours or of the driver or pool: a ValueError from a pool given
+  a connection twice): that is never a handler's bug. Everything is rolled back and
+  :class:`~botdialogs.exceptions.StorageUnavailable` propagates (a 5xx, a task retry). If
+  the COMMIT did reach the server before the failure, the retry finds the claim committed
+  and is acknowledged without doing the work again.
+
+In every case but a commit the claim's outcome becomes
+:attr:`~botdialogs.storage.ClaimOutcome.NOT_COMMITTED`, so its
+:meth:`~botdialogs.storage.Claim.confirm` refuses to acknowledge the work even when the
+error was swallowed on its way up (a site's catch-all error handler).
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from django.utils import timezone
 from botdialogs.exceptions import StorageUnavailable, is_transient
 from botdialogs.monitor import watching
 from botdialogs.storage.changes import publish_changes
-from botdialogs.storage.claims import AlreadyProcessed, Claim
+from botdialogs.storage.claims import AlreadyProcessed, Claim, ClaimOutcome
 from botdialogs.storage.database import ExtraWrite, StorageDatabase, Transaction, WritePlan
 from botdialogs.storage.rows import (
     ChatIdent,
@@ -85,10 +96,12 @@ class UnitOfWork:
             self.transaction = await self.storage.database.begin(self.scope, self.claim)
         except AlreadyProcessed:
             raise
-        except Exception as error:
-            if is_transient(error):
-                raise StorageUnavailable(f"Could not open the unit of work: {error}") from error
-            raise
+        except BaseException as error:
+            self._not_committed()
+            if not isinstance(error, Exception):
+                raise  # cancelled: nothing was taken, the caller's own retry applies
+            self._log_failure("Opening the unit of work for", error)
+            raise StorageUnavailable(f"Could not open the unit of work: {error!r}") from error
         self.rows, self.known_chats = self.transaction.rows, self.transaction.chats
         self.original = copy_rows(self.rows)
 
@@ -97,24 +110,51 @@ class UnitOfWork:
         transaction = self.transaction
         assert transaction is not None
         if error is not None and (not isinstance(error, Exception) or is_transient(error)):
-            await self.storage.database.rollback(transaction)
+            self._not_committed()
+            await self._rollback(transaction, error)
             return
         if error is not None:
             self.failed = True
-        plan = None if self.failed else self.plan()
         try:
+            # The plan is built here too: a row that cannot be written is a failed commit.
+            plan = None if self.failed else self.plan()
             await self.storage.database.commit(transaction, plan)
         except AlreadyProcessed:
             raise
-        except Exception as commit_error:
-            await self.storage.database.rollback(transaction)
-            what = self.claim.describe() if self.claim else "the update"
-            logger.error("Commit of %s failed: %r", what, commit_error)
-            if error is not None:
-                raise StorageUnavailable(f"Commit failed: {commit_error}") from error
-            raise StorageUnavailable(f"Commit failed: {commit_error}") from commit_error
+        except BaseException as commit_error:
+            self._not_committed()
+            await self._rollback(transaction, commit_error)
+            if not isinstance(commit_error, Exception):
+                raise
+            self._log_failure("Commit of", commit_error)
+            failure = StorageUnavailable(f"Commit failed: {commit_error!r}")
+            # The handler's own error, if any, stays the cause for the log's traceback.
+            raise failure from (error if error is not None else commit_error)
         if plan is not None and watching():  # the live monitor, after the commit
             publish_changes(self.original, self.rows)
+
+    def _not_committed(self) -> None:
+        if self.claim is not None and self.claim.outcome is not ClaimOutcome.DUPLICATE:
+            self.claim.outcome = ClaimOutcome.NOT_COMMITTED
+
+    async def _rollback(self, transaction: Transaction, cause: BaseException) -> None:
+        """Roll back; a backend that fails to (its promise is not to raise) is logged, and
+        ``cause`` stays the error that propagates: nothing was committed either way."""
+        try:
+            await self.storage.database.rollback(transaction)
+        except Exception:
+            logger.exception("Rollback of %s after %r failed", self._what(), cause)
+
+    def _log_failure(self, doing: str, error: BaseException) -> None:
+        # A passing failure is the caller's to report (a retry follows); anything else is a
+        # bug below the handlers and needs its traceback, though the work is retried too.
+        if is_transient(error):
+            logger.warning("%s %s failed: %r", doing, self._what(), error)
+        else:
+            logger.error("%s %s failed", doing, self._what(), exc_info=error)
+
+    def _what(self) -> str:
+        return self.claim.describe() if self.claim else "the update"
 
     # -- what handlers see ------------------------------------------------------------------
     async def get(self, row: RowKey) -> Row:

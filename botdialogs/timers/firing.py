@@ -108,10 +108,12 @@ async def fire(timer: dict[str, Any]) -> str:
     claim = TimerClaim(timer_id=timer["id"])
     try:
         await perform(timer["action"], claim)
+        # Without a unit of work (Redis, memory) the timer is marked fired now, after it ran;
+        # a unit that did not commit raises here, even if its error was swallowed on the way.
+        confirmed = await claim.confirm()
     except Exception as error:  # noqa: BLE001 - recorded, then retried or failed
         return await sync_to_async(record_failure)(timer, error)
-    # Without a unit of work (Redis, memory) the timer is marked fired now, after it ran.
-    if not await claim.confirm():
+    if not confirmed:
         return DUPLICATE
     publish_action(timer["action"], kind="timer", timer_id=timer["id"])
     return FIRED
@@ -262,6 +264,11 @@ async def run_in_process(interval: float = 1.0) -> None:
             logger.exception("The in-process timer firer failed; trying again")
         # One tick per interval, however much of it the run spent waiting for timers.
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def running_in_process() -> bool:
+    """Whether an in-process firer (:func:`start_in_process`) runs in this process."""
+    return any(not task.done() for task in list(_in_process.values()))
 
 
 def start_in_process(interval: float = 1.0) -> bool:
