@@ -56,6 +56,13 @@ BOT_MODES = ("inline", "queued")
 BACKGROUND_BACKENDS = ("inline", "celery", "channels")
 
 #: Every default in one place (the README's configuration table mirrors this dict).
+
+
+def gettext_noop(message: str) -> str:
+    """Mark ``message`` for ``makemessages``: Django's own reads the settings, unset here."""
+    return message
+
+
 DEFAULTS: dict[str, Any] = {
     "BOTS": {},
     "STORAGE": {"BACKEND": "botdialogs.storage.DjangoStorage", "CONFIG": {}},
@@ -65,9 +72,11 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_BODY_BYTES": 1024 * 1024,
     "UPDATE_ID_TTL": 24 * 60 * 60,
     "FG_TIMEOUT": 10.0,
-    "STALE_STATE_MESSAGE": "This dialog has changed since you last used it. "
-    "Please start again with /start.",
-    "OLD_BUTTON_ANSWER": "This button is no longer active.",
+    # Marked for botdialogs' catalogs; translated when sent, in the user's language.
+    "STALE_STATE_MESSAGE": gettext_noop(
+        "This dialog has changed since you last used it. Please start again with /start."
+    ),
+    "OLD_BUTTON_ANSWER": gettext_noop("This button is no longer active."),
     # Telegram allows about 30 messages/s per bot and 1/s per chat; stay a little under.
     "BROADCAST_RATE": 25.0,
     "BROADCAST_REDIS_URL": "",

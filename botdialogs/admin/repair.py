@@ -18,8 +18,10 @@ from aiogram.fsm.storage.base import StorageKey
 from django.contrib import messages
 from django.db import connections, router, transaction
 from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext, gettext_noop
 
 from botdialogs.engine.bots import bot_name_for_id
+from botdialogs.i18n import speaking
 from botdialogs.models import DialogContext, DialogStack
 from botdialogs.storage.isolation import advisory_key, chat_lock_name
 from botdialogs.storage.rows import KEY_FIELDS
@@ -100,7 +102,7 @@ def close_top_dialog(stack_pk: int) -> bool:
 
 # -- repairs for support: the database and the user's chat together -------------------------
 #: What the user reads after support reset their dialogs (their old buttons stop working).
-RESET_NOTICE = "Support reset this conversation. Send /start to begin again."
+RESET_NOTICE = gettext_noop("Support reset this conversation. Send /start to begin again.")
 
 
 @dataclass
@@ -299,9 +301,11 @@ async def tidy_chat_after_reset(
         except TelegramBadRequest as error:
             # Deleted by the user, too old to edit, or the keyboard is already gone.
             logger.info("Keyboard of message %s in chat %s stays: %s", message_id, chat_id, error)
+    async with speaking(bot.id, chat_id, chat_id):  # a private chat: the user is the chat
+        notice = gettext(RESET_NOTICE)
     await bot.send_message(
         chat_id,
-        RESET_NOTICE,
+        notice,
         message_thread_id=thread_id,
         reply_markup=ReplyKeyboardRemove() if reply_keyboard else None,
     )

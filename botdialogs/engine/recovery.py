@@ -9,17 +9,38 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 from aiogram_dialog import DialogManager
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
+from django.utils import translation
+from django.utils.translation import gettext
 
 from botdialogs.conf import get_settings
+from botdialogs.i18n.middleware import LANGUAGE_KEY
 from botdialogs.storage.claims import AlreadyProcessed
 
 logger = logging.getLogger("botdialogs")
+
+
+@contextmanager
+def users_language(data: dict[str, Any]) -> Iterator[None]:
+    """The update's language around an error handler.
+
+    aiogram runs error handlers outside the update's middlewares (so outside
+    ``LanguageMiddleware``'s override); the language it chose is still in the data.
+    """
+    language = data.get(LANGUAGE_KEY)
+    if language is None:
+        yield
+        return
+    with translation.override(language.code):
+        yield
 
 
 async def on_already_processed(event: ErrorEvent) -> None:
@@ -28,7 +49,7 @@ async def on_already_processed(event: ErrorEvent) -> None:
 
 
 async def on_unknown_state(
-    event: ErrorEvent, bot: Bot, dialog_manager: DialogManager | None = None
+    event: ErrorEvent, bot: Bot, dialog_manager: DialogManager | None = None, **data: Any
 ) -> None:
     """A stored state this code no longer has: reset the stack and tell the user."""
     logger.warning(
@@ -41,17 +62,19 @@ async def on_unknown_state(
         await callback.answer()
     chat_id = _chat_id(event)
     if chat_id is not None:
-        await bot.send_message(chat_id, get_settings().stale_state_message)
+        with users_language(data):
+            await bot.send_message(chat_id, gettext(get_settings().stale_state_message))
 
 
-async def on_unknown_intent(event: ErrorEvent, bot: Bot) -> None:
+async def on_unknown_intent(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     """A press on a button of a dialog that is gone: answer it instead of failing."""
     logger.info(
         "Old button pressed in chat %s (bot %s): %s", _chat_id(event), bot.id, event.exception
     )
     callback = event.update.callback_query
     if callback is not None:
-        await callback.answer(get_settings().old_button_answer)
+        with users_language(data):
+            await callback.answer(gettext(get_settings().old_button_answer))
 
 
 def _chat_id(event: ErrorEvent) -> int | None:

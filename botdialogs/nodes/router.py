@@ -21,6 +21,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery
 from aiogram_dialog import DialogManager
+from django.utils.translation import gettext, gettext_noop
 from pydantic import ValidationError
 
 from botdialogs.background import send
@@ -36,7 +37,7 @@ from botdialogs.storage.rows import NODE_DATA, NODE_VERSION, Row, RowKey, RowKin
 logger = logging.getLogger("botdialogs.nodes")
 
 AnyNode = Node[Any, Any, Any, Any]
-RECOVERY_TEXT = "Sorry, we had to start over."
+RECOVERY_TEXT = gettext_noop("Sorry, we had to start over.")
 _routers: dict[str, NodeRouter[Any, Any, Any]] = {}
 _dialog_manager: contextvars.ContextVar[DialogManager | None] = contextvars.ContextVar(
     "botdialogs_nodes_dialog_manager", default=None
@@ -252,7 +253,7 @@ class NodeRouter(Generic[ContextT, EventT, UserIdT]):
             reason,
             error,
         )
-        await bot.send_message(key.chat_id, self.recovery_text)
+        await bot.send_message(key.chat_id, gettext(self.recovery_text))
         start = self.start(user_id)
         await start.on_enter(user_id, self._context(bot))
         self._save(unit, row_id, row, start)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.utils.functional import Promise
+
 NUL = "\x00"
 
 
@@ -18,10 +20,20 @@ class NotJson(ValueError):
     """Why a value cannot be stored as JSON (the message is the reason, for a user)."""
 
 
+def _not_json(value: Any) -> Any:
+    if isinstance(value, Promise):
+        # Turned into text here it would be in the sender's language, not the user's.
+        raise NotJson(
+            "a lazy translation (gettext_lazy) is not JSON: send the data and write the words in "
+            "the window (botdialogs.i18n.Translated), which speaks each user's language"
+        )
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def json_copy(value: Any) -> Any:
     """A deep copy of ``value`` made of JSON types only; raises :class:`NotJson` otherwise."""
     try:
-        text = json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, default=_not_json)
     except RecursionError:
         raise NotJson("it is nested too deeply") from None
     except ValueError as error:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth import authenticate, login
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -136,43 +137,73 @@ def _bot_for(bot: str | None, kwargs: dict[str, Any]) -> str:
     return bots[0]
 
 
-View = Callable[..., HttpResponse]
+View = Callable[..., Any]
+
+
+def _admit(
+    request: HttpRequest, function: View, bot: str | None, login_user: bool, args: Any, kwargs: Any
+) -> HttpResponse | None:
+    """Check ``request`` for ``function``: None when it may run, else the refusal to answer.
+
+    Sync (the login reads the database): an async view runs it in a thread.
+    """
+    try:
+        telegram_user = telegram_user_for(request, _bot_for(bot, kwargs))
+    except TelegramAuthError as error:
+        return refusal(error)
+    except UnknownBot as error:
+        return JsonResponse({"ok": False, "error": str(error)}, status=404)
+    if telegram_user.source == "body" and request.method in UNSAFE_METHODS:
+        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
+            request, function, args, kwargs
+        )
+        if rejected is not None:
+            return rejected
+    request.telegram_user = telegram_user  # type: ignore[attr-defined]
+    if login_user:
+        user = authenticate(
+            request, telegram_bot=telegram_user.bot, telegram_user=telegram_user.user
+        )
+        if user is not None:
+            login(request, user, backend="botdialogs.webapp.backends.TelegramBackend")
+    return None
 
 
 def telegram_web_app(
     view: View | None = None, *, bot: str | None = None, login_user: bool = False
 ) -> Any:
-    """Decorate a (sync) view that only Mini App requests of ``bot`` may reach.
+    """Decorate a view (``def`` or ``async def``) that only Mini App requests of ``bot`` may reach.
 
     Sets ``request.telegram_user`` (:class:`TelegramWebAppUser`); a request without valid
     ``initData`` is answered 400 or 403 (JSON) and never reaches the view. ``bot`` defaults
     to the URL's ``bot_name`` argument, else the only configured bot. With ``login_user``
     the linked site user is logged in (``TelegramBackend``, creating one when
-    ``WEBAPP_CREATE_USERS`` is on); see the module docstring for the CSRF rule.
+    ``WEBAPP_CREATE_USERS`` is on); see the module docstring for the CSRF rule. An async
+    view stays async: the checks run in a thread, the view on the event loop.
     """
 
     def decorate(function: View) -> View:
+        if iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = await sync_to_async(_admit)(
+                    request, function, bot, login_user, args, kwargs
+                )
+                if refused is not None:
+                    return refused
+                try:
+                    return await function(request, *args, **kwargs)
+                except TelegramAuthError as error:
+                    return refusal(error)
+
+            return csrf_exempt(async_wrapper)
+
         @functools.wraps(function)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                telegram_user = telegram_user_for(request, _bot_for(bot, kwargs))
-            except TelegramAuthError as error:
-                return refusal(error)
-            except UnknownBot as error:
-                return JsonResponse({"ok": False, "error": str(error)}, status=404)
-            if telegram_user.source == "body" and request.method in UNSAFE_METHODS:
-                rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
-                    request, function, args, kwargs
-                )
-                if rejected is not None:
-                    return rejected
-            request.telegram_user = telegram_user  # type: ignore[attr-defined]
-            if login_user:
-                user = authenticate(
-                    request, telegram_bot=telegram_user.bot, telegram_user=telegram_user.user
-                )
-                if user is not None:
-                    login(request, user, backend="botdialogs.webapp.backends.TelegramBackend")
+            refused = _admit(request, function, bot, login_user, args, kwargs)
+            if refused is not None:
+                return refused
             try:
                 return function(request, *args, **kwargs)
             except TelegramAuthError as error:  # e.g. no Idempotency-Key (webapp.dialogs)
@@ -235,17 +266,27 @@ FRAME_ANCESTORS = "'self' https://web.telegram.org"
 
 
 def mini_app_page(view: View) -> View:
-    """Let a Mini App's page be framed by Telegram's web clients and this site, no one else.
+    """Let a Mini App's page (sync or async view) be framed by Telegram's web clients and this site.
 
     Django's ``X-Frame-Options: DENY`` would blank the page inside Telegram Web; the page gets
     ``Content-Security-Policy: frame-ancestors`` instead (a policy the view set is kept).
     """
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+    def framable(response: HttpResponse) -> HttpResponse:
         response.xframe_options_exempt = True
         response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {FRAME_ANCESTORS}")
         return response
+
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return framable(await view(request, *args, **kwargs))
+
+        return async_wrapper
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return framable(view(request, *args, **kwargs))
 
     return wrapper

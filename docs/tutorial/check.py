@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 SITE_FILES = REPO / "docs" / "tutorial" / "site"
 WALK = REPO / "docs" / "tutorial" / "walk.py"
 #: What the wheel must hold besides Python modules (the issue's list: templates, static
-#: files, migrations, py.typed, local Telegram's too).
+#: files, migrations, py.typed, local Telegram's too) and botdialogs' compiled catalogs.
 REQUIRED = [
     "botdialogs/py.typed",
     "botdialogs/migrations/0001_initial.py",
@@ -40,6 +40,8 @@ REQUIRED = [
     "botdialogs/localtg/templates/localtg/chat.html",
     "botdialogs/localtg/static/localtg/chat.js",
     "botdialogs/localtg/static/localtg/playground.css",
+    "botdialogs/locale/de/LC_MESSAGES/django.mo",
+    "botdialogs/locale/ru/LC_MESSAGES/django.mo",
 ]
 
 
