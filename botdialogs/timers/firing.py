@@ -18,10 +18,12 @@ with the embedded defaults (Celery eager, no broker), :func:`run_in_process` on 
 server's event loop, from ASGI lifespan startup to shutdown
 (:mod:`botdialogs.http.lifespan`). On SQLite run one firer at a time (it has no ``SKIP LOCKED``).
 
-Between ticks: a run that has drained what is due looks up the earliest pending timer; if it
-falls due within the run's budget (before the next tick), the run sleeps until that moment
-and claims it then, instead of leaving it to wait up to a whole tick. A quiet site costs two
-small queries a tick (the claim and that look-up, on the partial index of pending timers).
+Between ticks: a run that has drained what is due reads the earliest claimable moment into
+the process's cache (:mod:`.wakeups`); if it falls due within the run's budget (before the
+next tick), the run sleeps until that moment and claims it then, instead of leaving it to
+wait up to a whole tick. A tick whose cached next due time is further away than the tick
+asks the database nothing: writers of new timers wake the firers (LISTEN/NOTIFY on
+PostgreSQL).
 """
 
 from __future__ import annotations
