@@ -33,6 +33,8 @@ from bench.processes import cpu_seconds, server_cpu_seconds
 from bench.runner import migrate
 
 ROWS = (1, 2)
+#: Seconds two uvicorn workers may take to come up on a busy 2-core machine.
+START_TIMEOUT = 300.0
 
 
 def tree(pid: int) -> list[int]:
@@ -109,6 +111,7 @@ def measure(workers: int, users: int, presses: int, database_url: str, redis_url
     empty(database_url)
     with webhook.stub_service() as stub:
         server, endpoint = webhook.ours_service(stub.url, database_url, redis_url, workers=workers)
+        server.start_timeout = START_TIMEOUT
         with server:
             result = asyncio.run(
                 drive(webhook.Deployment(server, endpoint, stub.url), users, presses)
