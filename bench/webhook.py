@@ -168,9 +168,13 @@ def stub_service() -> Service:
 
 
 def ours_service(
-    stub_url: str, database_url: str, redis_url: str, synchronous_commit: bool = True
+    stub_url: str,
+    database_url: str,
+    redis_url: str,
+    synchronous_commit: bool = True,
+    workers: int = 1,
 ) -> tuple[Service, Endpoint]:
-    """uvicorn (one worker) on project.asgi with the counter bot, not started."""
+    """uvicorn (``workers`` processes) on project.asgi with the counter bot, not started."""
     port = free_port()
     env = {
         "BENCH_SYNCHRONOUS_COMMIT": "1" if synchronous_commit else "0",
@@ -184,7 +188,8 @@ def ours_service(
     }
     env.pop("TELEGRAM_BOT_TOKEN", None)
     command = ["-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    command += ["--log-level", "warning"]
     service = Service(command, port, env)
     return service, Endpoint(f"{service.url}/bots/default/webhook/")
 

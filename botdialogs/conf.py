@@ -30,6 +30,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "LINK_TOKEN_MAX_AGE": 86400,        # seconds a site-user link token stays valid
         "TIMERS_IN_PROCESS": "auto",        # fire dialog timers in the web process: "auto"
                                             # (when Celery runs eagerly), True or False
+        "TIMERS_LISTEN": True,              # PostgreSQL LISTEN for new timers: True, False
+                                            # (ask every tick), or a direct "postgres://" URL
         "WEBAPP_INIT_DATA_MAX_AGE": 3600,   # seconds a Mini App's initData is trusted
         "WEBAPP_MAX_INIT_DATA_BYTES": 4096, # longer initData is refused (400)
         "WEBAPP_CREATE_USERS": False,       # sign-in of an unlinked Telegram user creates one
@@ -84,6 +86,9 @@ DEFAULTS: dict[str, Any] = {
     "LINK_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Without a broker nothing runs beat: the web server fires dialog timers itself.
     "TIMERS_IN_PROCESS": "auto",
+    # Firers hear of new timers by LISTEN/NOTIFY instead of asking PostgreSQL every tick. A
+    # pooler in transaction mode (PgBouncer) drops LISTEN: give a direct URL, or False.
+    "TIMERS_LISTEN": True,
     # Mini Apps (botdialogs.webapp). initData is signed when the app opens and reused for
     # every request the page makes: an hour bounds a leaked one without cutting a session.
     "WEBAPP_INIT_DATA_MAX_AGE": 60 * 60,
@@ -158,6 +163,7 @@ class BotDialogsSettings:
     broadcast_redis_url: str
     link_token_max_age: int
     timers_in_process: str | bool = "auto"
+    timers_listen: bool | str = True
     webapp_init_data_max_age: int = DEFAULTS["WEBAPP_INIT_DATA_MAX_AGE"]
     webapp_max_init_data_bytes: int = DEFAULTS["WEBAPP_MAX_INIT_DATA_BYTES"]
     webapp_create_users: bool = False
@@ -323,6 +329,15 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 'must be "auto", True or False',
             )
         )
+    listen = raw.get("TIMERS_LISTEN", True)
+    if not (isinstance(listen, bool) or (isinstance(listen, str) and "://" in listen)):
+        problems.append(
+            ConfigProblem(
+                "botdialogs.E012",
+                "BOTDIALOGS['TIMERS_LISTEN']",
+                'must be True, False or a "postgres://" URL',
+            )
+        )
     problems.extend(_webapp_problems(raw))
     return problems
 
@@ -391,6 +406,7 @@ def get_settings() -> BotDialogsSettings:
         broadcast_redis_url=values["BROADCAST_REDIS_URL"] or "",
         link_token_max_age=values["LINK_TOKEN_MAX_AGE"],
         timers_in_process=values["TIMERS_IN_PROCESS"],
+        timers_listen=values["TIMERS_LISTEN"],
         webapp_init_data_max_age=values["WEBAPP_INIT_DATA_MAX_AGE"],
         webapp_max_init_data_bytes=values["WEBAPP_MAX_INIT_DATA_BYTES"],
         webapp_create_users=values["WEBAPP_CREATE_USERS"],

@@ -100,14 +100,23 @@ def cleanup_expired() -> dict[str, int]:
 # -- dialog timers (botdialogs.timers) -------------------------------------------------------
 
 
+#: Seconds between two beat ticks of ``botdialogs.fire_due_timers`` (the demo's schedule).
+TIMER_TICK = 1.0
+
+
 @shared_task(name="botdialogs.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> dict[str, int]:
     """Claim and fire due dialog timers (Celery beat runs it about every second).
 
     A run that finds more due than one batch queues one more run, so an idle worker helps
-    with a burst instead of waiting for the next tick.
+    with a burst instead of waiting for the next tick. A tick that this worker's cached next
+    due time (``botdialogs.timers.wakeups``) says is quiet asks the database nothing.
     """
     from botdialogs.timers import fire_due
+    from botdialogs.timers.wakeups import watching
+
+    if watching().quiet_for(TIMER_TICK):
+        return {"claimed": 0}
 
     def ask_for_help() -> None:
         fire_due_timers.apply_async(expires=5)
@@ -120,5 +129,7 @@ def fire_due_timers() -> dict[str, int]:
 def _stop_waiting_for_timers(**_kwargs: Any) -> None:
     """A worker told to stop ends a timer run that waits for a coming timer at once."""
     from botdialogs.timers.firing import stop_waiting
+    from botdialogs.timers.wakeups import stop_watching
 
     stop_waiting()
+    stop_watching()

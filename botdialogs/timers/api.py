@@ -28,6 +28,7 @@ from django.utils import timezone
 from botdialogs.background.actions import build_action, resolve_state, validate_action
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.storage import DjangoStorage, ExtraWrite
+from botdialogs.timers.wakeups import announce, notify_statement
 
 #: Longest key accepted (the column's length).
 KEY_MAX_LENGTH = 128
@@ -168,12 +169,14 @@ def _store_once(values: dict[str, Any]) -> None:
                 last_error="replaced",
             )
         DialogTimer.objects.create(**values)
+        announce(values["due_at"])  # firers hear of it when this commits
 
 
 def _store_write(values: dict[str, Any]) -> ExtraWrite:
     statements = (_replace_sql(values),) if values["key"] else ()
     return ExtraWrite(
-        statements=(*statements, _insert_sql(values)), orm=lambda: _store_sync(values)
+        statements=(*statements, _insert_sql(values), notify_statement(values["due_at"])),
+        orm=lambda: _store_sync(values),
     )
 
 

@@ -18,10 +18,12 @@ with the embedded defaults (Celery eager, no broker), :func:`run_in_process` on 
 server's event loop, from ASGI lifespan startup to shutdown
 (:mod:`botdialogs.http.lifespan`). On SQLite run one firer at a time (it has no ``SKIP LOCKED``).
 
-Between ticks: a run that has drained what is due looks up the earliest pending timer; if it
-falls due within the run's budget (before the next tick), the run sleeps until that moment
-and claims it then, instead of leaving it to wait up to a whole tick. A quiet site costs two
-small queries a tick (the claim and that look-up, on the partial index of pending timers).
+Between ticks: a run that has drained what is due reads the earliest claimable moment into
+the process's cache (:mod:`.wakeups`); if it falls due within the run's budget (before the
+next tick), the run sleeps until that moment and claims it then, instead of leaving it to
+wait up to a whole tick. A tick whose cached next due time is further away than the tick
+asks the database nothing: writers of new timers wake the firers (LISTEN/NOTIFY on
+PostgreSQL).
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from botdialogs.background.actions import describe, perform
 from botdialogs.exceptions import BadBackgroundAction
 from botdialogs.monitor import publish_action
 from botdialogs.timers.claims import TimerClaim
+from botdialogs.timers.wakeups import announce, next_due, stop_watching, watching
 
 logger = logging.getLogger("botdialogs.timers")
 
@@ -163,22 +166,40 @@ async def fire_batch(timers: list[dict[str, Any]], concurrency: int = CONCURRENC
     return list(await asyncio.gather(*(one(timer) for timer in timers)))
 
 
-def next_due_in(horizon: float, now: datetime | None = None) -> float | None:
-    """Seconds until the earliest claimable pending timer falls due, if within ``horizon``
-    seconds (0 or less: due already); None when nothing falls due that soon."""
+def next_claimable(now: datetime | None = None) -> datetime | None:
+    """The earliest moment a pending timer may be claimed; None when none is pending.
+
+    A due timer leased to a firer counts from its lease's end: the moment another firer
+    may take it over, should its firer have died. Two small queries on the partial index of
+    pending timers (leased timers are due ones: the head of that index).
+    """
     from botdialogs.models import DialogTimer
 
     now = now or timezone.now()
-    due_at = (
-        DialogTimer.objects.filter(
-            status=DialogTimer.Status.PENDING, due_at__lte=now + timedelta(seconds=horizon)
-        )
-        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+    pending = DialogTimer.objects.filter(status=DialogTimer.Status.PENDING)
+    free = (
+        pending.filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
         .order_by("due_at")
         .values_list("due_at", flat=True)
         .first()
     )
-    return None if due_at is None else (due_at - now).total_seconds()
+    leased = pending.filter(due_at__lte=now, leased_until__gte=now).aggregate(
+        end=Min("leased_until")
+    )["end"]
+    moments = [moment for moment in (free, leased) if moment is not None]
+    return min(moments) if moments else None
+
+
+def read_next_due() -> float | None:
+    """Read :func:`next_claimable` into this process's cache; seconds until it (or None)."""
+    next_due.begin_read()
+    try:
+        moment = next_claimable()
+    except BaseException:
+        next_due.abort_read()
+        raise
+    next_due.end_read(None if moment is None else moment.timestamp())
+    return None if moment is None else moment.timestamp() - time.time()
 
 
 _stopping = threading.Event()
@@ -233,8 +254,8 @@ async def fire_due(
             continue  # more may be due already
         if not wait or _stopping.is_set():
             return report
-        pause = await sync_to_async(next_due_in)(left)
-        if pause is None or not await _rest(min(max(pause, MIN_PAUSE), left)):
+        pause = await sync_to_async(read_next_due)()
+        if pause is None or pause > left or not await _rest(max(pause, MIN_PAUSE)):
             return report
 
 
@@ -242,9 +263,13 @@ def fire_now(timer_id: str) -> int:
     """Make a pending timer due now (admin "Fire now"): the next tick fires it."""
     from botdialogs.models import DialogTimer
 
-    return DialogTimer.objects.filter(id=timer_id, status=DialogTimer.Status.PENDING).update(
-        due_at=timezone.now(), leased_until=None
-    )
+    now = timezone.now()
+    with transaction.atomic():
+        pending = DialogTimer.objects.filter(id=timer_id, status=DialogTimer.Status.PENDING)
+        changed = pending.update(due_at=now, leased_until=None)
+        if changed:
+            announce(now)
+    return changed
 
 
 # -- the in-process firer (embedded defaults: no broker, no beat) ------------------------------
@@ -253,17 +278,38 @@ _in_process: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
 
 async def run_in_process(interval: float = 1.0) -> None:
-    """Fire due timers every ``interval`` seconds on this loop, until cancelled."""
-    while True:
-        started = time.monotonic()
-        try:
-            await fire_due(budget=interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the firer outlives a passing database error
-            logger.exception("The in-process timer firer failed; trying again")
-        # One tick per interval, however much of it the run spent waiting for timers.
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+    """Fire due timers on this loop, until cancelled; ask nothing while none is near.
+
+    Each tick (``interval`` seconds) it claims only when the process's cached next due time
+    (:mod:`.wakeups`) is within the tick or unknown; a wake-up from a writer ends the wait
+    at once.
+    """
+    watch = await sync_to_async(watching)()
+    try:
+        while True:
+            started = time.monotonic()
+            version = next_due.version()
+            try:
+                if not await sync_to_async(watch.quiet_for)(interval):
+                    await fire_due(budget=interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the firer outlives a passing database error
+                next_due.forget()
+                logger.exception("The in-process timer firer failed; trying again")
+            # One tick per interval, however much of it the run spent waiting for timers;
+            # a wake-up (a timer committed meanwhile) starts the next one at once.
+            left = max(0.0, interval - (time.monotonic() - started))
+            await _wait_for_wake_up(version, left)
+    finally:
+        await sync_to_async(stop_watching)()
+
+
+async def _wait_for_wake_up(version: int, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    # The cache's condition is a threading one (the listener is a thread): wait in an
+    # executor thread, which asks no database either.
+    await loop.run_in_executor(None, next_due.wait_for_change, version, seconds)
 
 
 def running_in_process() -> bool:
