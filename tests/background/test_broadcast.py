@@ -175,6 +175,8 @@ def inline_telegram(inline_server: AsgiServer, settings: Any) -> Iterator[LocalT
     """This process's bot talks to the inline server, where a my_chat_member is handled
     before the user's block call returns."""
     values = {**settings.BOTDIALOGS, "LOCAL_TELEGRAM_URL": inline_server.url}
+    # The limiter in this process (the demo shares REDIS_URL's when there is one).
+    values["BROADCAST_REDIS_URL"] = ""
     with override_settings(BOTDIALOGS=values):
         yield LocalTelegram(inline_server.url)
 
