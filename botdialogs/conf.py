@@ -21,6 +21,7 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "BACKGROUND": "inline",             # "inline" | "celery" | "channels"
         "LOCAL_TELEGRAM_URL": "",           # "" -> the address this server was reached on
         "WEBHOOK_MAX_BODY_BYTES": 1048576,
+        "WEBHOOK_BODY_TIMEOUT": 10.0,       # seconds to send the body; then 408, nothing done
         "UPDATE_ID_TTL": 86400,
         "FG_TIMEOUT": 10.0,
         "STALE_STATE_MESSAGE": "...",
@@ -72,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKGROUND": "inline",
     "LOCAL_TELEGRAM_URL": "",
     "WEBHOOK_MAX_BODY_BYTES": 1024 * 1024,
+    # Seconds a client has, once the webhook route has its headers, to send the whole body.
+    "WEBHOOK_BODY_TIMEOUT": 10.0,
     "UPDATE_ID_TTL": 24 * 60 * 60,
     "FG_TIMEOUT": 10.0,
     # Marked for botdialogs' catalogs; translated when sent, in the user's language.
@@ -169,6 +172,7 @@ class BotDialogsSettings:
     webapp_create_users: bool = False
     login_widget_max_age: int = DEFAULTS["LOGIN_WIDGET_MAX_AGE"]
     telegram_public_key: str = ""
+    webhook_body_timeout: float = DEFAULTS["WEBHOOK_BODY_TIMEOUT"]
     site_user_language: str | None = None
     bot_commands: str | None = None
 
@@ -302,13 +306,14 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
             problems.append(
                 ConfigProblem("botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a positive int")
             )
-    fg_timeout = raw.get("FG_TIMEOUT", DEFAULTS["FG_TIMEOUT"])
-    if not isinstance(fg_timeout, int | float) or fg_timeout <= 0:
-        problems.append(
-            ConfigProblem(
-                "botdialogs.E012", "BOTDIALOGS['FG_TIMEOUT']", "must be a positive number"
+    for key in ("FG_TIMEOUT", "WEBHOOK_BODY_TIMEOUT"):
+        seconds = raw.get(key, DEFAULTS[key])
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            problems.append(
+                ConfigProblem(
+                    "botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a positive number"
+                )
             )
-        )
     rate = raw.get("BROADCAST_RATE", DEFAULTS["BROADCAST_RATE"])
     if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
         problems.append(
@@ -400,6 +405,7 @@ def get_settings() -> BotDialogsSettings:
         webhook_max_body_bytes=values["WEBHOOK_MAX_BODY_BYTES"],
         update_id_ttl=values["UPDATE_ID_TTL"],
         fg_timeout=float(values["FG_TIMEOUT"]),
+        webhook_body_timeout=float(values["WEBHOOK_BODY_TIMEOUT"]),
         stale_state_message=values["STALE_STATE_MESSAGE"],
         old_button_answer=values["OLD_BUTTON_ANSWER"],
         broadcast_rate=float(values["BROADCAST_RATE"]),

@@ -79,6 +79,10 @@ class UpdateTooLarge(BadUpdate):
     """A webhook body over ``WEBHOOK_MAX_BODY_BYTES`` (answered 413)."""
 
 
+class WebhookBodyTimeout(BotDialogsError):
+    """A webhook body not sent whole within ``WEBHOOK_BODY_TIMEOUT`` (answered 408)."""
+
+
 class BadBackgroundAction(BotDialogsError, ValueError):
     """A background action that cannot be performed: bad shape, unknown bot or unknown state.
 

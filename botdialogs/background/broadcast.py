@@ -4,7 +4,10 @@ Telegram allows a bot about 30 messages a second, and a chat about one. A
 :class:`RateLimiter` hands out send slots under ``BROADCAST_RATE`` per bot and one a second
 per chat: in Redis when ``BROADCAST_REDIS_URL`` is set (every worker on every machine shares
 it), in this process otherwise. A 429 pauses the whole bot for ``retry_after`` and the chat
-is tried again; a 403 marks the chat ``is_blocked`` and later broadcasts skip it.
+is tried again; a passing failure (5xx, a timeout) is tried again up to
+``SEND_ATTEMPTS`` times; a 403 marks the chat ``is_blocked``. A chat marked blocked (by that
+403 or by Telegram's ``my_chat_member``, even while the broadcast runs) is skipped without a
+call: each chat's row is read when the broadcast reaches it.
 
 Every chat's action has the id ``b<broadcast>-<chat>`` recorded once in
 :class:`~botdialogs.models.BackgroundAction`, so a broadcast that is run again (a retried
@@ -20,7 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -37,6 +46,7 @@ __all__ = ["RateLimiter", "arun", "create", "rate_limiter", "run", "send"]
 logger = logging.getLogger("botdialogs.background.broadcast")
 CHAT_INTERVAL = 1.0  # seconds between two messages to one chat
 CONCURRENCY = 8  # chats in flight at once per run
+SEND_ATTEMPTS = 3  # tries of one chat on 5xx or a network failure (1 s, then 2 s apart)
 Progress = Callable[[Broadcast], None]
 
 
@@ -226,13 +236,24 @@ async def _reach_chat(broadcast: Broadcast, chat_pk: int, limiter: RateLimiter) 
     if chat is None or chat.is_blocked:
         await sync_to_async(finish)(action["id"], BackgroundAction.Status.REJECTED, "skipped")
         return "skipped"
+    attempts = 0
     while True:
         await limiter.acquire(chat.chat_id)
+        attempts += 1
         try:
             outcome = await perform_claimed(action)
         except TelegramRetryAfter as error:
             await limiter.pause(error.retry_after)
             continue
+        except (TelegramServerError, TelegramNetworkError) as error:
+            if attempts < SEND_ATTEMPTS:
+                # Nothing was committed for this chat: the same action, after a back-off.
+                logger.info("Broadcast %s to chat %s: %r, again", broadcast.pk, chat.chat_id, error)
+                await asyncio.sleep(attempts * CHAT_INTERVAL)
+                continue
+            logger.warning("Broadcast %s to chat %s failed: %s", broadcast.pk, chat.chat_id, error)
+            await sync_to_async(finish)(action["id"], BackgroundAction.Status.RETRY, repr(error))
+            return "failed"
         except TelegramForbiddenError as error:
             await TelegramChat.objects.filter(pk=chat_pk).aupdate(is_blocked=True)
             await sync_to_async(finish)(action["id"], BackgroundAction.Status.REJECTED, str(error))

@@ -17,10 +17,16 @@ unchanged. So the webhook stays where ``urls.py`` puts it and is configured the 
     application = ProtocolTypeRouter({"http": WebhookRoute(django_app), "lifespan": Lifespan()})
 
 Without it the Django view serves the same URL with the same behaviour, only slower.
+
+A client has ``WEBHOOK_BODY_TIMEOUT`` seconds, from the headers on, to send the whole body:
+after that it gets 408 and its connection is closed, with nothing processed, so a slow or
+stuck client holds a socket no longer than that (:class:`BodyDeadline`; what to put in front
+is in docs/howto/go-live.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,7 +39,7 @@ from django.urls import Resolver404, resolve
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import get_bot
 from botdialogs.engine.local_api import remember_request_address
-from botdialogs.exceptions import UpdateTooLarge
+from botdialogs.exceptions import UpdateTooLarge, WebhookBodyTimeout
 from botdialogs.http.lifespan import Lifespan
 from botdialogs.http.webhook import (
     SECRET_HEADER,
@@ -96,6 +102,14 @@ class WebhookRoute:
         return name
 
     async def _deliver(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._answer(name, scope, BodyDeadline(receive), send)
+        except WebhookBodyTimeout as error:
+            # Raised only by BodyDeadline, so no answer has started yet.
+            logger.warning("Webhook delivery for bot %r: %s", name, error)
+            await _respond(send, 408, {"ok": False, "description": str(error)}, close=True)
+
+    async def _answer(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         try:
             check_headers(
@@ -107,6 +121,8 @@ class WebhookRoute:
             remember_request_address(scope)
             delivery = parse_delivery(body, bot=get_bot(name))
             response = await handle_delivery(name, delivery)
+        except WebhookBodyTimeout:
+            raise
         except Exception as error:
             answer = error_status(error)
             if isinstance(error, UpdateTooLarge) and not (
@@ -123,6 +139,28 @@ class WebhookRoute:
                 await sync_to_async(close_old_connections)()
         else:
             await _respond(send, 200, response)
+
+
+class BodyDeadline:
+    """``receive`` with a deadline for the whole request body (``WEBHOOK_BODY_TIMEOUT``).
+
+    Only reading the body waits on the client: processing an update is never cut short.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.seconds = get_settings().webhook_body_timeout
+        self.deadline = asyncio.get_running_loop().time() + self.seconds
+
+    async def __call__(self) -> Message:
+        """The next ASGI message; WebhookBodyTimeout when the deadline passes first."""
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                return await self.receive()
+        except TimeoutError:
+            raise WebhookBodyTimeout(
+                f"Body not sent within WEBHOOK_BODY_TIMEOUT ({self.seconds:g} s)"
+            ) from None
 
 
 def _text(value: bytes | None) -> str | None:
@@ -172,16 +210,13 @@ async def _drain(receive: Receive) -> bool:
     return False
 
 
-async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _respond(send: Send, status: int, body: dict[str, Any], close: bool = False) -> None:
     payload = json.dumps(body, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if close:  # the rest of the body may still come: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -12,16 +12,26 @@ from aiogram.types import Update
 
 from botdialogs.conf import get_settings
 from botdialogs.engine.bots import bot_scope, get_bot, get_dispatcher
+from botdialogs.http.update_types import RELIED_ON
+from botdialogs.storage import DjangoStorage
 
 
 def allowed_updates(bot_name: str) -> list[str]:
-    """The update types to ask for: ``ALLOWED_UPDATES``, else what the bot's router handles."""
+    """The update types to ask for: ``ALLOWED_UPDATES``, else what the bot's router handles;
+    with DjangoStorage also the types botdialogs relies on itself (``RELIED_ON``: a bot
+    asking for ``message`` alone would never hear that a user blocked it)."""
     configured = get_settings().bot(bot_name).allowed_updates
+    dispatcher = get_dispatcher(bot_name)
     if configured is not None:
-        return list(configured)
-    used = get_dispatcher(bot_name).resolve_used_update_types()
-    # aiogram_dialog registers its own "aiogd_update" event: not a type Telegram knows.
-    return [kind for kind in used if kind in Update.model_fields and kind != "update_id"]
+        kinds = list(configured)
+    else:
+        used = dispatcher.resolve_used_update_types()
+        # aiogram_dialog registers its own "aiogd_update" event: not a type Telegram knows.
+        kinds = [kind for kind in used if kind in Update.model_fields and kind != "update_id"]
+    # Only DjangoStorage's unit of work notes chats (TelegramChat.is_blocked).
+    if isinstance(dispatcher.fsm.storage, DjangoStorage):
+        kinds += [kind for kind in RELIED_ON if kind not in kinds]
+    return kinds
 
 
 async def set_webhook(bot_name: str, url: str, drop_pending_updates: bool = False) -> bool:

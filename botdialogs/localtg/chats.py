@@ -30,7 +30,7 @@ from botdialogs.localtg.models import (
     LocalFile,
     LocalMessage,
 )
-from botdialogs.localtg.objects import message_json, user_json
+from botdialogs.localtg.objects import bot_user, chat_json, message_json, user_json
 from botdialogs.localtg.revisions import bump
 
 
@@ -260,15 +260,41 @@ def read_chat(bot_name: str, chat_id: int, since: int = 0) -> dict[str, Any]:
     }
 
 
-def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> None:
-    """Make the simulated user block (or unblock) the bot: its sends then get 403."""
+def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> dict[str, Any] | None:
+    """Make the simulated user block (or unblock) the bot: its sends then get 403.
+
+    Returns the ``my_chat_member`` update Telegram sends for the change (None: no change).
+    """
     with transaction.atomic():
-        chat = _chat(local_bot(bot_name), chat_id)
-        if chat.blocked_bot != blocked:
-            chat.blocked_bot = blocked
-            chat.save(update_fields=["blocked_bot"])
-            # Not a message, but the chat's pages show it: they hear of it like a change.
-            bump(chat)
+        bot = local_bot(bot_name)
+        chat = _chat(bot, chat_id)
+        if chat.blocked_bot == blocked:
+            return None
+        chat.blocked_bot = blocked
+        chat.save(update_fields=["blocked_bot"])
+        # Not a message, but the chat's pages show it: they hear of it like a change.
+        bump(chat)
+        statuses = ("member", "kicked") if blocked else ("kicked", "member")
+        # A kicked member carries until_date (0: for ever), as Telegram sends it.
+        member: list[dict[str, Any]] = [
+            {"status": status, "user": bot_user(bot)} for status in statuses
+        ]
+        member[statuses.index("kicked")]["until_date"] = 0
+        change = {
+            "chat": chat_json(chat),
+            "from": user_json(chat),
+            "date": int(timezone.now().timestamp()),
+            "old_chat_member": member[0],
+            "new_chat_member": member[1],
+        }
+        return {"update_id": _next_update_id(bot), "my_chat_member": change}
+
+
+async def block(bot_name: str, chat_id: int, blocked: bool) -> int:
+    """The user blocks (or unblocks) the bot; Telegram's ``my_chat_member`` goes to its
+    webhook. Returns the webhook's status (0: nothing changed, nothing delivered)."""
+    update = await sync_to_async(set_blocked)(bot_name, chat_id, blocked)
+    return 0 if update is None else await delivery.deliver(bot_name, update)
 
 
 def set_rate_limited(bot_name: str, enabled: bool) -> None:

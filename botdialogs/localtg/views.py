@@ -107,9 +107,11 @@ async def _press(name: str, chat_id: int, body: dict[str, Any]) -> dict[str, Any
 
 
 async def _block(name: str, chat_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"blocked": true|false}``: the user blocks or unblocks the bot."""
-    await sync_to_async(chats.set_blocked)(name, chat_id, bool(body.get("blocked", True)))
-    return {"blocked": bool(body.get("blocked", True))}
+    """``{"blocked": true|false}``: the user blocks or unblocks the bot (``my_chat_member``
+    goes to the bot's webhook, as Telegram sends it)."""
+    blocked = bool(body.get("blocked", True))
+    status = await chats.block(name, chat_id, blocked)
+    return {"blocked": blocked, "webhook_status": status}
 
 
 send_message = _user_action(_send)

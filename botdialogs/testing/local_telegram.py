@@ -130,9 +130,10 @@ class LocalChatClient:
         """Press the newest inline button labelled ``text`` (or with callback ``data``)."""
         return _request(self._url("press"), {"text": text, "data": data})
 
-    def block(self, blocked: bool = True) -> None:
-        """The user blocks (or unblocks) the bot."""
-        _request(self._url("block"), {"blocked": blocked})
+    def block(self, blocked: bool = True) -> int:
+        """The user blocks (or unblocks) the bot; returns once the webhook answered the
+        ``my_chat_member`` update, with its status (0: no change, nothing delivered)."""
+        return int(_request(self._url("block"), {"blocked": blocked})["webhook_status"])
 
     def read(self, since: int = 0) -> dict[str, Any]:
         """The raw chat API answer: ``revision``, ``messages`` and ``callback_answers``."""

@@ -10,8 +10,9 @@ while it is still pending. So a timer
 whose firer died is claimed again when its lease runs out and fired by another, and a timer
 cancelled meanwhile never fires.
 
-A failed attempt is retried with backoff (``RETRY_DELAYS``), then marked "failed" with its
-error; an action that can never succeed (:class:`BadBackgroundAction`) fails at once.
+A failed attempt is retried with backoff (``RETRY_DELAYS``, or a 429's ``retry_after`` when
+longer), then marked "failed" with its error; an action that can never succeed
+(:class:`BadBackgroundAction`) fails at once.
 
 Who calls it: the Celery task ``botdialogs.fire_due_timers`` (beat, about every second), or,
 with the embedded defaults (Celery eager, no broker), :func:`run_in_process` on the web
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiogram.exceptions import TelegramRetryAfter
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import F, Min, Q
@@ -143,8 +145,11 @@ def record_failure(timer: dict[str, Any], error: Exception) -> str:
         )
         logger.error("Dialog timer %s failed: %s", describe(timer["action"]), message)
     else:
+        delay = RETRY_DELAYS[attempts - 1]
+        if isinstance(error, TelegramRetryAfter):  # Telegram said when: not before that
+            delay = max(delay, float(error.retry_after))
         changed = pending.update(
-            due_at=timezone.now() + timedelta(seconds=RETRY_DELAYS[attempts - 1]),
+            due_at=timezone.now() + timedelta(seconds=delay),
             last_error=message,
             leased_until=None,
         )

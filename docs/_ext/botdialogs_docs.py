@@ -74,7 +74,49 @@ class CommandsDirective(SphinxDirective):
         return result
 
 
+class UpdateTypesDirective(SphinxDirective):
+    """The table of :data:`botdialogs.http.update_types.UPDATE_TYPES`: the data a test
+    delivers through the real webhook, row by row."""
+
+    HEADERS = ("Update type", "Outcome", "Unit of work", "Effect")
+
+    def run(self) -> list[nodes.Node]:
+        from botdialogs.http.update_types import UPDATE_TYPES
+
+        rows = [
+            (f"``{row.kind}``" if row.kind.isidentifier() else row.kind) for row in UPDATE_TYPES
+        ]
+        table = nodes.table()
+        group = nodes.tgroup(cols=len(self.HEADERS))
+        table += group
+        for width in (24, 22, 10, 44):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        head += self._row(self.HEADERS)
+        group += head
+        body = nodes.tbody()
+        for kind, row in zip(rows, UPDATE_TYPES, strict=True):
+            body += self._row((kind, row.outcome.value, row.scope.value, row.effect))
+        group += body
+        return [table]
+
+    @staticmethod
+    def _row(cells: tuple[str, ...]) -> nodes.row:
+        row = nodes.row()
+        for text in cells:
+            entry = nodes.entry()
+            paragraph = nodes.paragraph()
+            if text.startswith("``"):
+                paragraph += nodes.literal(text=text.strip("`"))
+            else:
+                paragraph += nodes.Text(text)
+            entry += paragraph
+            row += entry
+        return row
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("source-read", require_everything)
     app.add_directive("botdialogs-commands", CommandsDirective)
+    app.add_directive("botdialogs-update-types", UpdateTypesDirective)
     return {"parallel_read_safe": True}

@@ -13,7 +13,7 @@ from django.test import override_settings
 from botdialogs.background import broadcast
 from botdialogs.engine import bots
 from botdialogs.models import BackgroundAction, Broadcast, TelegramChat
-from botdialogs.testing import AsgiServer, LocalTelegram
+from botdialogs.testing import AsgiServer, LocalTelegram, wait_until
 from botdialogs.testing.queues import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,11 +126,13 @@ def test_too_fast_broadcast_honours_429_and_loses_none(
     assert done.count() == 60
 
 
-def test_blocked_chats_are_marked_and_skipped(limited: LocalTelegram) -> None:
+def test_a_403_marks_a_chat_blocked_and_later_broadcasts_skip_it(limited: LocalTelegram) -> None:
+    from botdialogs.localtg.models import LocalChat
+
     chats = users(limited, 5, FIRST_USER + 2000)
     ids = [c.user_id for c in chats]
-    chats[0].block()
-    chats[1].block()
+    # Blocked without Telegram telling the bot (its my_chat_member was lost): sends get 403.
+    LocalChat.objects.filter(chat_id__in=ids[:2]).update(blocked_bot=True)
     news = broadcast.create(
         TelegramChat.objects.filter(chat_id__in=ids), "start", state="MainMenu:menu"
     )
@@ -147,6 +149,99 @@ def test_blocked_chats_are_marked_and_skipped(limited: LocalTelegram) -> None:
     assert again.total == 5
     again = broadcast.run(again.pk)
     assert (again.sent, again.failed, again.skipped) == (3, 0, 2)
+
+
+def test_a_block_telegram_announces_is_skipped_without_a_send(limited: LocalTelegram) -> None:
+    chats = users(limited, 5, FIRST_USER + 2500)
+    ids = [c.user_id for c in chats]
+    for chat in chats[:2]:
+        assert chat.block() == 200  # my_chat_member, queued to the Celery worker
+    wait_until(
+        lambda: TelegramChat.objects.filter(chat_id__in=ids[:2], is_blocked=True).count() == 2,
+        timeout=60,
+    )
+    before = [bot_message_count(chat) for chat in chats]
+    news = broadcast.create(
+        TelegramChat.objects.filter(chat_id__in=ids), "start", state="MainMenu:menu"
+    )
+    news = broadcast.run(news.pk)
+    assert (news.sent, news.failed, news.skipped) == (3, 0, 2)
+    after = [bot_message_count(chat) for chat in chats]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [0, 0, 1, 1, 1]
+
+
+@pytest.fixture
+def inline_telegram(inline_server: AsgiServer, settings: Any) -> Iterator[LocalTelegram]:
+    """This process's bot talks to the inline server, where a my_chat_member is handled
+    before the user's block call returns."""
+    values = {**settings.BOTDIALOGS, "LOCAL_TELEGRAM_URL": inline_server.url}
+    # The limiter in this process (the demo shares REDIS_URL's when there is one).
+    values["BROADCAST_REDIS_URL"] = ""
+    with override_settings(BOTDIALOGS=values):
+        yield LocalTelegram(inline_server.url)
+
+
+def test_a_chat_that_blocks_the_bot_during_a_broadcast_is_skipped(
+    inline_telegram: LocalTelegram,
+) -> None:
+    count = broadcast.CONCURRENCY * 2
+    chats = users(inline_telegram, count, FIRST_USER + 4000)
+    last = chats[-1]
+    blocked: list[int] = []
+
+    def progress(news: Broadcast) -> None:
+        # The first chat is reached: the others in flight were taken, the last one was not.
+        if not blocked:
+            blocked.append(last.block())
+
+    news = broadcast.create(
+        TelegramChat.objects.filter(chat_id__in=[c.user_id for c in chats]),
+        "start",
+        state="MainMenu:menu",
+    )
+    news = broadcast.run(news.pk, progress=progress)
+    assert blocked == [200]
+    assert (news.sent, news.failed, news.skipped) == (count - 1, 0, 1)
+    assert bot_message_count(last) == 0
+    assert TelegramChat.objects.get(chat_id=last.user_id).is_blocked
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "flood", "calls": 2, "retry_after": 1},
+        {"kind": "server_error", "calls": 2},
+        {"kind": "server_error", "calls": 1, "status": 502},
+    ],
+    ids=["429-retry-after", "500", "502"],
+)
+def test_a_broadcast_meeting_telegram_faults_reaches_every_chat_once(
+    inline_telegram: LocalTelegram, fault: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botdialogs.localtg.models import LocalFault
+
+    chats = users(inline_telegram, 4, FIRST_USER + 4100)
+    pauses: list[float] = []
+    real_pause = broadcast.LocalRateLimiter.pause
+
+    async def pause(self: Any, seconds: float) -> None:
+        pauses.append(seconds)
+        await real_pause(self, seconds)
+
+    monkeypatch.setattr(broadcast.LocalRateLimiter, "pause", pause)
+    inline_telegram.set_fault(**fault)
+    news = broadcast.create(
+        TelegramChat.objects.filter(chat_id__in=[c.user_id for c in chats]),
+        "start",
+        state="MainMenu:menu",
+        show_mode="send",
+    )
+    news = broadcast.run(news.pk)
+    assert (news.sent, news.failed, news.skipped) == (4, 0, 0)
+    assert LocalFault.objects.get().calls_failed == fault["calls"]
+    # A 429's retry_after pauses the whole bot; a 5xx only retries its chat.
+    assert pauses == ([1] * fault["calls"] if fault["kind"] == "flood" else [])
+    assert [bot_message_count(chat) for chat in chats] == [1, 1, 1, 1]
 
 
 def test_broadcast_command_shows_progress(limited: LocalTelegram, capsys: Any) -> None:

@@ -252,3 +252,60 @@ def test_a_background_action_that_meets_a_fault_is_retried_by_its_task_once(
     assert LocalFault.objects.get().calls_failed == 1
     assert sum("Are you hungry?" in m.text for m in chat.messages()) == 1
     assert DialogStack.objects.get(chat_id=8212, stack_id="").state == "FoodOrder:hungry"
+
+
+@pytest.fixture
+def timers_here(inline_server: AsgiServer, settings: Any) -> Any:
+    """Timers fired in this process, its bot talking to the inline server's local Telegram."""
+    from django.test import override_settings
+
+    values = {**settings.BOTDIALOGS, "LOCAL_TELEGRAM_URL": inline_server.url}
+    with override_settings(BOTDIALOGS=values):
+        yield LocalTelegram(inline_server.url)
+
+
+def fire_due_now() -> dict[str, int]:
+    from asgiref.sync import async_to_sync
+
+    from botdialogs.engine import bots
+    from botdialogs.timers import firing
+
+    async def run() -> dict[str, int]:
+        async with bots.bot_scope():
+            return (await firing.fire_due(wait=False)).outcomes
+
+    return async_to_sync(run)()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "server_error", "calls": 1}, {"kind": "flood", "calls": 1, "retry_after": 30}],
+    ids=["500", "429-retry-after"],
+)
+def test_a_timer_that_meets_a_fault_is_retried_after_its_backoff_and_fires_once(
+    timers_here: LocalTelegram, fault: dict[str, Any]
+) -> None:
+    from botdialogs import timers
+    from botdialogs.models import DialogTimer
+    from botdialogs.timers.firing import RETRY_DELAYS
+
+    chat = timers_here.chat(user_id=8214, first_name="Ida")
+    chat.send("/start")
+    chat.wait_for_text(MENU.format("Ida"))
+    timer_id = timers.schedule("default", 8214, 8214, "start", after=0, state="FoodOrder:hungry")
+    timers_here.set_fault(**fault)
+    before = timezone.now()
+    assert fire_due_now() == {"retry": 1}
+    timer = DialogTimer.objects.get(id=timer_id)
+    assert (timer.status, timer.attempts) == ("pending", 1)
+    # Not before the back-off, nor before the 429's retry_after.
+    wait = max(RETRY_DELAYS[0], fault.get("retry_after", 0))
+    assert timer.due_at >= before + timedelta(seconds=wait)
+    assert "Are you hungry?" not in bot_texts(8214)
+
+    # The back-off has passed (moved, not waited for): the retry fires it, once.
+    DialogTimer.objects.filter(id=timer_id).update(due_at=timezone.now())
+    assert fire_due_now() == {"fired": 1}
+    assert DialogTimer.objects.get(id=timer_id).status == "fired"
+    assert bot_texts(8214).count("Are you hungry?") == 1
+    assert fire_due_now() == {}

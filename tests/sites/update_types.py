@@ -1,0 +1,17 @@
+"""The demo site plus two bots for the update-type table: one with a handler for every
+routable type, one with no handler (:mod:`tests.http.update_samples`)."""
+
+import os
+
+from project.settings import *  # noqa: F403
+from project.settings import BOTDIALOGS
+from tests.http.update_samples import TEST_BOTS
+
+_secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
+BOTDIALOGS = {
+    **BOTDIALOGS,
+    "BOTS": {
+        **BOTDIALOGS["BOTS"],
+        **{name: {**bot, "WEBHOOK_SECRET": _secret} for name, bot in TEST_BOTS.items()},
+    },
+}
