@@ -14,6 +14,7 @@ from django.db import connection
 from botdialogs.models import ProcessedUpdate, StarPayment
 from botdialogs.storage.connections import connection_params
 from botdialogs.testing import AsgiServer
+from botdialogs.testing.databases import wait_for_quiet_database
 from botdialogs.testing.processes import wait_until
 from botdialogs.testing.updates import next_message_id, user
 from botdialogs.testing.webhook import Telegram, post_update
@@ -98,6 +99,7 @@ def test_a_payment_killed_mid_commit_and_delivered_again_is_recorded_once(
         telegram.deliver(url, update)
         telegram.deliver(url, update)  # and once more, for good measure
 
+    wait_for_quiet_database()  # the killed server's session is gone before the flush
     order.refresh_from_db()
     payments = list(StarPayment.objects.values_list("telegram_payment_charge_id", "status"))
     assert payments == [(f"charge-{update['update_id']}", "paid")]
