@@ -40,6 +40,8 @@ Shape (every key optional except ``BOTS`` and each bot's ``ROUTER``)::
         "TELEGRAM_PUBLIC_KEY": "",          # "" -> Telegram's production Ed25519 key (hex)
         "SITE_USER_LANGUAGE": None,         # dotted path: f(site user pk) -> code or None
         "BOT_COMMANDS": None,               # dotted path: [(command, gettext_lazy(text))]
+        "PAYMENT_PRE_CHECKOUT": None,       # dotted path: f(query) -> None | refusal text
+        "PAYMENT_RECEIVED": None,           # dotted path: f(payment) -> [RowsUpdate, ...]
     }
 """
 
@@ -103,6 +105,9 @@ DEFAULTS: dict[str, Any] = {
     # botdialogs.i18n: the linked site user's language (a hook), the bots' menu of commands.
     "SITE_USER_LANGUAGE": None,
     "BOT_COMMANDS": None,
+    # botdialogs.payments: the site's checks before a payment, its change when paid.
+    "PAYMENT_PRE_CHECKOUT": None,
+    "PAYMENT_RECEIVED": None,
 }
 BOT_DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
@@ -175,6 +180,8 @@ class BotDialogsSettings:
     webhook_body_timeout: float = DEFAULTS["WEBHOOK_BODY_TIMEOUT"]
     site_user_language: str | None = None
     bot_commands: str | None = None
+    payment_pre_checkout: str | None = None
+    payment_received: str | None = None
 
     def bot(self, name: str) -> BotSettings:
         """The settings of bot ``name``; raises :class:`botdialogs.exceptions.UnknownBot`."""
@@ -321,7 +328,7 @@ def find_problems(raw: Any = None) -> list[ConfigProblem]:
                 "botdialogs.E012", "BOTDIALOGS['BROADCAST_RATE']", "must be a positive number"
             )
         )
-    for key in ("SITE_USER_LANGUAGE", "BOT_COMMANDS"):
+    for key in ("SITE_USER_LANGUAGE", "BOT_COMMANDS", "PAYMENT_PRE_CHECKOUT", "PAYMENT_RECEIVED"):
         if not isinstance(raw.get(key) or "", str):
             problems.append(
                 ConfigProblem("botdialogs.E012", f"BOTDIALOGS[{key!r}]", "must be a dotted path")
@@ -420,6 +427,8 @@ def get_settings() -> BotDialogsSettings:
         telegram_public_key=values["TELEGRAM_PUBLIC_KEY"],
         site_user_language=values["SITE_USER_LANGUAGE"] or None,
         bot_commands=values["BOT_COMMANDS"] or None,
+        payment_pre_checkout=values["PAYMENT_PRE_CHECKOUT"] or None,
+        payment_received=values["PAYMENT_RECEIVED"] or None,
     )
 
 

@@ -477,3 +477,67 @@ class DialogTimer(models.Model):
     def __str__(self) -> str:
         what = self.action.get("action", "?") if isinstance(self.action, dict) else "?"
         return f"{what} for chat {self.chat_id} at {self.due_at:%Y-%m-%d %H:%M:%S}: {self.status}"
+
+
+class StarPayment(models.Model):
+    """A Telegram Stars payment a bot received: recorded once per charge id.
+
+    Inserted by :mod:`botdialogs.payments` in the transaction of the update that carried the
+    ``successful_payment`` (with the site's own change, e.g. its order marked paid); a second
+    message with the same ``telegram_payment_charge_id`` changes nothing. A refund turns
+    ``refund_requested`` (committed before Telegram is asked, so a second click does not ask
+    again), then ``refunded`` or ``refund_failed`` with Telegram's answer.
+    """
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        REFUND_REQUESTED = "refund_requested", "Refund requested (outcome unknown)"
+        REFUNDED = "refunded", "Refunded"
+        REFUND_FAILED = "refund_failed", "Refund failed"
+
+    bot_name = models.CharField("bot", max_length=64, help_text="Name in BOTDIALOGS['BOTS'].")
+    telegram_payment_charge_id = models.CharField("Telegram charge id", max_length=255)
+    provider_payment_charge_id = models.CharField(
+        "provider charge id", max_length=255, blank=True, default=""
+    )
+    invoice_payload = models.CharField(
+        "payload", max_length=128, help_text="The invoice's payload: the site's order."
+    )
+    user_id = models.BigIntegerField("user id")
+    chat_id = models.BigIntegerField("chat id")
+    total_amount = models.BigIntegerField("amount", help_text="In Stars for currency XTR.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
+    successful_payment = models.JSONField(help_text="Telegram's successful_payment, as sent.")
+    update_id = models.BigIntegerField("update id", help_text="The update that carried it.")
+    recorded_by = models.UUIDField(
+        help_text="The unit of work that inserted it: the site's change runs only in that one."
+    )
+    paid_at = models.DateTimeField("paid", default=timezone.now)
+    refund_requested_at = models.DateTimeField("refund requested", null=True, blank=True)
+    refund_answered_at = models.DateTimeField("refund answered", null=True, blank=True)
+    refund_answer = models.TextField(
+        "Telegram's refund answer", blank=True, default="", help_text="Its result or error."
+    )
+
+    class Meta:
+        verbose_name = "Stars payment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot_name", "telegram_payment_charge_id"],
+                name="botdialogs_payment_once_per_charge",
+            )
+        ]
+        indexes = [
+            # The admin's list filtered by status, newest first.
+            models.Index(fields=["status", "-paid_at"], name="botdialogs_payment_by_status"),
+            # The site finds the payments of its order.
+            models.Index(fields=["invoice_payload"], name="botdialogs_payment_by_payload"),
+            models.Index(fields=["user_id"], name="botdialogs_payment_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.total_amount} {self.currency} from user {self.user_id} "
+            f"for {self.invoice_payload!r}: {self.get_status_display()}"
+        )

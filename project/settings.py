@@ -198,6 +198,9 @@ BOTDIALOGS = {
     ),
     # The bot's menu of commands in each language (`manage.py setcommands default`).
     "BOT_COMMANDS": "project.bot.dialogs.COMMANDS",
+    # The food order paid in Telegram Stars (docs/howto/payments.md).
+    "PAYMENT_PRE_CHECKOUT": "project.shop.payments.check_order",
+    "PAYMENT_RECEIVED": "project.shop.payments.mark_paid",
 }
 
 AUTH_PASSWORD_VALIDATORS = [

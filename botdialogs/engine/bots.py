@@ -156,12 +156,14 @@ def get_dispatcher(name: str) -> Dispatcher:
         return dispatcher
     from botdialogs.engine import middleware, recovery
     from botdialogs.i18n import middleware as languages
+    from botdialogs.payments import middleware as payments
 
     settings = get_settings().bot(name)
     storage = get_storage()
     isolation = get_event_isolation()
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, name=name)
     middleware.install(dispatcher, storage, isolation)
+    payments.install(dispatcher)  # pre-checkout before the FSM middleware, payments inside
     languages.install(dispatcher)  # inside the FSM middleware: the chat row is read by then
     recovery.install(dispatcher)
     router = load_router(name)

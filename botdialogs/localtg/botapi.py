@@ -21,6 +21,13 @@ from botdialogs.localtg.accounts import local_bot_for_token
 from botdialogs.localtg.errors import CANT_BE_EDITED, EDIT_NOT_FOUND, NOT_MODIFIED, BotApiError
 from botdialogs.localtg.files import file_id_of
 from botdialogs.localtg.formatting import FormattingError, formatted
+from botdialogs.localtg.invoices import (
+    answer_pre_checkout_query,
+    checked_invoice,
+    pay_markup,
+    refund_star_payment,
+    store_invoice,
+)
 from botdialogs.localtg.limits import (
     MAX_TEXT_LENGTH,
     check_answerable,
@@ -42,6 +49,7 @@ JSON_PARAMS = frozenset(
         "allowed_updates",
         "link_preview_options",
         "result",
+        "prices",
     }
 )
 
@@ -275,6 +283,19 @@ def answer_web_app_query(bot: LocalBot, params: Mapping[str, Any], files: Mappin
     return {"inline_message_id": f"LT{chat_id}_{message['message_id']}"}
 
 
+def send_invoice(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
+    """sendInvoice (Telegram Stars): a message with the Pay button (:mod:`.invoices`)."""
+    invoice = checked_invoice(params)
+    text = f"{invoice['title']}\n{invoice['description']}"
+    # The Pay button is Telegram's own: it is not a markup a bot could send.
+    sent = _new_bot_message(bot, {**params, "reply_markup": None}, text=text)
+    LocalMessage.objects.filter(
+        chat__bot=bot, chat__chat_id=sent["chat"]["id"], message_id=sent["message_id"]
+    ).update(reply_markup=pay_markup(invoice["amount"]))
+    sent["reply_markup"] = pay_markup(invoice["amount"])
+    return store_invoice(bot, sent, invoice)
+
+
 def set_webhook(bot: LocalBot, params: Mapping[str, Any], files: Mapping[str, Any]) -> Any:
     """setWebhook: where local Telegram delivers this bot's updates."""
     url = str(params.get("url") or "")
@@ -353,6 +374,9 @@ METHODS: dict[str, Method] = {
     "deletemessage": delete_message,
     "answercallbackquery": answer_callback_query,
     "answerwebappquery": answer_web_app_query,
+    "sendinvoice": send_invoice,
+    "answerprecheckoutquery": answer_pre_checkout_query,
+    "refundstarpayment": refund_star_payment,
     "setwebhook": set_webhook,
     "deletewebhook": delete_webhook,
     "getwebhookinfo": get_webhook_info,

@@ -89,7 +89,8 @@ def _chat(bot: LocalBot, chat_id: int, profile: dict[str, str] | None = None) ->
     return chat
 
 
-def _next_update_id(bot: LocalBot) -> int:
+def next_update_id(bot: LocalBot) -> int:
+    """The bot's next update id (its row locked until the transaction ends)."""
     locked = LocalBot.objects.select_for_update().get(pk=bot.pk)
     update_id = locked.next_update_id
     locked.next_update_id += 1
@@ -113,7 +114,7 @@ def record_user_message(
         message = LocalMessage.objects.create(
             chat=chat, message_id=message_id, text=text, revision=bump(chat)
         )
-        update = {"update_id": _next_update_id(bot), "message": message_json(message)}
+        update = {"update_id": next_update_id(bot), "message": message_json(message)}
     return update, message_id
 
 
@@ -157,7 +158,7 @@ def record_press(
             data=callback_data,
         )
         update = {
-            "update_id": _next_update_id(bot),
+            "update_id": next_update_id(bot),
             "callback_query": {
                 "id": query.query_id,
                 "from": user_json(chat),

@@ -189,3 +189,31 @@ class LocalFault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.bot.name}"
+
+
+class LocalInvoice(models.Model):
+    """An invoice in Telegram Stars a bot sent (sendInvoice), its pre-checkout and payment.
+
+    Pressing Pay asks the bot (``pre_checkout_query``) and waits for its answer; on ok the
+    charge gets a fresh id and the user's ``successful_payment`` is delivered. A charge is
+    refunded at most once (refundStarPayment).
+    """
+
+    message = models.OneToOneField(LocalMessage, on_delete=models.CASCADE, related_name="invoice")
+    title = models.CharField(max_length=32)
+    description = models.CharField(max_length=255)
+    payload = models.CharField(max_length=128)
+    amount = models.PositiveIntegerField(help_text="In Stars.")
+    pre_checkout_query_id = models.CharField(max_length=64, blank=True, default="")
+    asked_at = models.DateTimeField("pre-checkout asked", null=True, blank=True)
+    answered_ok = models.BooleanField("answer", null=True, help_text="None: not answered.")
+    error_message = models.TextField(blank=True, default="")
+    charge_id = models.CharField("charge id", max_length=64, null=True, blank=True, unique=True)
+    paid_at = models.DateTimeField("paid", null=True, blank=True)
+    refunded_at = models.DateTimeField("refunded", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "local invoice"
+
+    def __str__(self) -> str:
+        return f"{self.amount} XTR for {self.payload!r}"

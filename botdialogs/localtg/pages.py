@@ -119,6 +119,7 @@ def chat(request: HttpRequest, name: str, chat_id: int) -> HttpResponse:
         "maxLength": MAX_TEXT_LENGTH,
         "messagesUrl": reverse("localtg:messages", kwargs=api),
         "pressUrl": reverse("localtg:press", kwargs=api),
+        "payUrl": reverse("localtg:pay", kwargs=api),
         "blockUrl": reverse("localtg:block", kwargs=api),
         "faultsUrl": reverse("localtg:faults", kwargs={"name": name}),
         "webAppUrl": reverse("localtg:webapp", kwargs=api),

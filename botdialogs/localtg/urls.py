@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{chat}messages/", views.messages, name="messages"),
     path(f"{chat}press/", views.press_button, name="press"),
     path(f"{chat}block/", views.block, name="block"),
+    path(f"{chat}pay/", views.pay_invoice, name="pay"),
     path(f"{chat}webapp/", webapps.open_web_app, name="webapp"),
     path("api/bots/<str:name>/rate-limits/", views.rate_limits, name="rate-limits"),
     path("api/bots/<str:name>/faults/", views.fault, name="faults"),

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from botdialogs.engine.local_api import remember_request_address
 from botdialogs.exceptions import UnknownBot
-from botdialogs.localtg import botapi, chats, faults
+from botdialogs.localtg import botapi, chats, faults, payments
 from botdialogs.localtg.errors import BotApiError
 
 
@@ -114,7 +114,21 @@ async def _block(name: str, chat_id: int, body: dict[str, Any]) -> dict[str, Any
     return {"blocked": blocked, "webhook_status": status}
 
 
+async def _pay(name: str, chat_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    """Press Pay on the invoice in ``{"message_id": n}`` (default: the newest unpaid one)."""
+    message_id = body.get("message_id")
+    outcome = await payments.pay_invoice(
+        name, chat_id, int(message_id) if message_id is not None else None
+    )
+    return {
+        "paid": outcome.paid,
+        "charge_id": outcome.charge_id,
+        "error_message": outcome.error_message,
+    }
+
+
 send_message = _user_action(_send)
+pay_invoice = _user_action(_pay)
 press_button = _user_action(_press)
 block = _user_action(_block)
 

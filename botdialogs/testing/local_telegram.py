@@ -130,6 +130,11 @@ class LocalChatClient:
         """Press the newest inline button labelled ``text`` (or with callback ``data``)."""
         return _request(self._url("press"), {"text": text, "data": data})
 
+    def pay(self, message_id: int | None = None) -> dict[str, Any]:
+        """Press Pay on an invoice (default: the newest unpaid one); returns once paid or
+        refused: ``{"paid", "charge_id", "error_message"}``."""
+        return _request(self._url("pay"), {"message_id": message_id})
+
     def block(self, blocked: bool = True) -> int:
         """The user blocks (or unblocks) the bot; returns once the webhook answered the
         ``my_chat_member`` update, with its status (0: no change, nothing delivered)."""

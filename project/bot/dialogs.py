@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from botdialogs import timers
 from botdialogs.i18n import Translated, set_language, supported_language
+from botdialogs.payments import StarsInvoice, invoice_on_click
 from project.bot.counter import TICKS, start_counter, stop_counter, ticks_seen
 from project.bot.states import (
     Counter,
@@ -135,6 +136,15 @@ async def placed_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[st
     return {"order_id": dialog_manager.dialog_data.get("order_id", start.get("order_id"))}
 
 
+async def order_invoice(manager: DialogManager) -> StarsInvoice:
+    """The Stars invoice of the placed order (project.shop.payments)."""
+    from project.shop.models import Order
+    from project.shop.payments import order_invoice as invoice_of
+
+    order_id = (await placed_getter(manager))["order_id"]
+    return invoice_of(await Order.objects.aget(pk=order_id))
+
+
 async def on_order_start(start_data: Any, manager: DialogManager) -> None:
     """An idle user is reminded, then the order closes (delays are settings).
 
@@ -216,6 +226,9 @@ def food_order() -> Dialog:
         ),
         Window(
             Translated(_("Order #{order_id} placed. Thank you!")),
+            Button(
+                Translated(_("Pay in Stars")), id="pay", on_click=invoice_on_click(order_invoice)
+            ),
             Cancel(Translated(BACK)),
             state=FoodOrder.placed,
             getter=placed_getter,

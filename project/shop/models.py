@@ -19,6 +19,11 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     created_at = models.DateTimeField("placed", auto_now_add=True)
     updated_at = models.DateTimeField("updated", auto_now=True)
+    paid_stars = models.PositiveIntegerField(
+        "paid in Stars",
+        default=0,
+        help_text="Set once by the order's Stars payment (project.shop.payments).",
+    )
     callback_query_id = models.CharField(
         "placed by press",
         max_length=64,
@@ -38,6 +43,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def price_in_stars(self) -> int:
+        """What the order costs: one Star per item."""
+        return sum(self.items.values())
 
     def summary(self) -> str:
         """The items as one line, by name: '2 x Pizza, 1 x Soup' (the same on every database:

@@ -142,6 +142,12 @@
           open.addEventListener("click", () => window.localtgWebAppPanel.open(
             String((button.web_app || {}).url || ""), String(button.text || "")));
           line.append(open);
+        } else if (button.pay === true) {
+          // Telegram's Pay button of an invoice: pre-checkout, then the payment.
+          const pay = el("button", "lt-inline-button lt-pay-button", String(button.text || ""));
+          pay.type = "button";
+          pay.addEventListener("click", () => payInvoice(message.message_id, pay));
+          line.append(pay);
         } else {
           const press = el("button", "lt-inline-button", String(button.text || ""));
           press.type = "button";
@@ -300,7 +306,7 @@
     }
     showError("");
     sync();
-    return true;
+    return answer;
   }
 
   async function sendText(text) {
@@ -312,6 +318,17 @@
     button.classList.add("lt-pressed");
     await post(config.pressUrl, { data: data, message_id: messageId });
     button.classList.remove("lt-pressed");
+  }
+
+  async function payInvoice(messageId, button) {
+    button.classList.add("lt-pressed");
+    button.disabled = true;  // the bot has up to 10 seconds to answer its pre-checkout query
+    const answer = await post(config.payUrl, { message_id: messageId });
+    button.disabled = false;
+    button.classList.remove("lt-pressed");
+    if (answer && !answer.result.paid) {
+      showError(`Payment failed: ${answer.result.error_message}`);
+    }
   }
 
   async function fetchSince() {
