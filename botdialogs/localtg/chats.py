@@ -288,7 +288,7 @@ def set_blocked(bot_name: str, chat_id: int, blocked: bool) -> dict[str, Any] | 
             "old_chat_member": member[0],
             "new_chat_member": member[1],
         }
-        return {"update_id": _next_update_id(bot), "my_chat_member": change}
+        return {"update_id": next_update_id(bot), "my_chat_member": change}
 
 
 async def block(bot_name: str, chat_id: int, blocked: bool) -> int:
