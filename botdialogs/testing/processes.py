@@ -244,11 +244,12 @@ class CeleryWorker(ManagedProcess):
         super().__init__([*command, *flags, "--loglevel", "WARNING"], env)
         self.name = name
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:
         """Return once the worker consumes: it answers a ping on ``env``'s broker.
 
         A started worker takes seconds to load the site before it takes a task (longer on a
-        loaded machine): waiting here keeps that out of what a test's own waits measure.
+        loaded machine: over 60 s beside a CI run at load 20): waiting here keeps that out
+        of what a test's own waits measure. ``timeout`` only guards against a hang.
         Needs the worker's ``name`` (``node@%h``) and a broker in ``REDIS_URL`` or
         ``CELERY_BROKER_URL``; a worker that exits first raises with what it printed.
         """
