@@ -241,6 +241,7 @@ class CeleryWorker(ManagedProcess):
 
     ``pool="prefork"`` with ``concurrency`` runs tasks in child processes, as in production
     (a test can then kill a child mid-task). ``name`` sets the worker's node name.
+    :meth:`wait_ready` returns once the worker answers a ping on its broker.
     """
 
     def __init__(
@@ -258,6 +259,36 @@ class CeleryWorker(ManagedProcess):
             command += ["--hostname", name]
         flags = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         super().__init__([*command, *flags, "--loglevel", "WARNING"], env)
+        self.name = name
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Return once the worker consumes: it answers a ping on ``env``'s broker.
+
+        A started worker takes seconds to load the site before it takes a task (longer on a
+        loaded machine: over 60 s beside a CI run at load 20): waiting here keeps that out
+        of what a test's own waits measure. ``timeout`` only guards against a hang.
+        Needs the worker's ``name`` (``node@%h``) and a broker in ``REDIS_URL`` or
+        ``CELERY_BROKER_URL``; a worker that exits first raises with what it printed.
+        """
+        from celery import Celery
+
+        broker = self.env.get("CELERY_BROKER_URL") or self.env.get("REDIS_URL")
+        if not broker or self.name is None:
+            raise ValueError("wait_ready needs a worker name and a broker in its environment")
+        node = self.name.replace("%h", socket.gethostname())
+        # Not the current app: the test process's own Celery app stays what tasks use.
+        app = Celery(broker=broker, set_as_current=False)
+
+        def answered() -> bool:
+            if not self.running:
+                raise RuntimeError(f"The Celery worker exited:\n{self.output()}")
+            # The ping's own timeout is the poll interval: a broadcast waits for replies.
+            return bool(app.control.ping(destination=[node], timeout=0.5))
+
+        try:
+            wait_until(answered, timeout=timeout, interval=0)
+        finally:
+            app.close()
 
 
 class CeleryBeat(ManagedProcess):

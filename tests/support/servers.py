@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -96,11 +97,14 @@ def celery_worker(
 ) -> Iterator[CeleryWorker]:
     """A real Celery worker process whose bot talks to ``redis_queued_server``.
 
-    One per test: it is stopped and reaped (a task it is running finishes first) before the
-    test database is flushed, so no task of this test writes into the next one's rows or
-    holds a lock the flush waits for.
+    It consumes when the test starts. One per test: it is stopped and reaped (a task it is
+    running finishes first) before the test database is flushed, so no task of this test
+    writes into the next one's rows or holds a lock the flush waits for.
     """
     env = {**redis_env, "LOCAL_TELEGRAM_URL": redis_queued_server.url}
-    with CeleryWorker("project", env=env) as worker:
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    with CeleryWorker("project", env=env, name=name) as worker:
+        # Ready before the test starts: its waits then measure the work, not the start.
+        worker.wait_ready()
         yield worker
     wait_for_quiet_database()
