@@ -63,7 +63,12 @@ _R, _U, _A = Outcome.ROUTED, Outcome.USED, Outcome.RECORDED
 _CHAT, _USER, _NONE = Scope.CHAT, Scope.USER, Scope.NONE
 
 UPDATE_TYPES: tuple[UpdateType, ...] = (
-    UpdateType("message", _R, _CHAT, "aiogram_dialog's dialogs start and move on here"),
+    UpdateType(
+        "message",
+        _R,
+        _CHAT,
+        "dialogs start and move on here; a successful_payment is recorded once (payments)",
+    ),
     UpdateType("edited_message", _R, _CHAT),
     UpdateType("channel_post", _R, _NONE, "a channel has no user: no FSM state"),
     UpdateType("edited_channel_post", _R, _NONE),
@@ -83,7 +88,12 @@ UPDATE_TYPES: tuple[UpdateType, ...] = (
         "aiogram_dialog's buttons; a button of a closed dialog is answered OLD_BUTTON_ANSWER",
     ),
     UpdateType("shipping_query", _R, _USER),
-    UpdateType("pre_checkout_query", _R, _USER, "Stars payments (their own page)"),
+    UpdateType(
+        "pre_checkout_query",
+        _R,
+        _USER,
+        "with PAYMENT_PRE_CHECKOUT set, answered by that hook before any chat lock (payments)",
+    ),
     UpdateType("purchased_paid_media", _R, _USER),
     UpdateType("poll", _R, _NONE),
     UpdateType("poll_answer", _R, _USER, "an anonymous vote (voter_chat) has a chat instead"),
