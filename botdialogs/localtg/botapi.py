@@ -101,9 +101,7 @@ def _new_bot_message(bot: LocalBot, params: Mapping[str, Any], **fields: Any) ->
     markup = _markup(params)
     chat = _chat(bot, params)
     check_rate(bot, chat)
-    message_id = chat.next_message_id
-    chat.next_message_id += 1
-    chat.save(update_fields=["next_message_id"])
+    message_id = chat.take_message_id()
     message = LocalMessage.objects.create(
         chat=chat,
         message_id=message_id,

@@ -108,9 +108,7 @@ def record_user_message(
         chat = _chat(bot, chat_id, profile)
         # Writing to a bot unblocks it, as in Telegram.
         chat.blocked_bot = False
-        message_id = chat.next_message_id
-        chat.next_message_id += 1
-        chat.save(update_fields=["blocked_bot", "next_message_id"])
+        message_id = chat.take_message_id("blocked_bot")
         message = LocalMessage.objects.create(
             chat=chat, message_id=message_id, text=text, revision=bump(chat)
         )

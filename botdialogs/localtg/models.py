@@ -73,6 +73,17 @@ class LocalChat(models.Model):
     def __str__(self) -> str:
         return f"{self.first_name} ({self.chat_id}) with {self.bot.name}"
 
+    def take_message_id(self, *also_saved: str) -> int:
+        """The id of this chat's next message, counted on and saved with ``also_saved`` fields.
+
+        Call it on a row locked in the caller's transaction (``select_for_update``), so two
+        messages never get one id.
+        """
+        message_id = self.next_message_id
+        self.next_message_id += 1
+        self.save(update_fields=[*also_saved, "next_message_id"])
+        return message_id
+
 
 class LocalMessage(models.Model):
     """One message in a local chat, as the bot or the user last left it."""

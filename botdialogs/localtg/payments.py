@@ -84,9 +84,7 @@ def _paid(invoice_pk: int) -> dict[str, Any]:
         invoice.paid_at = timezone.now()
         invoice.save(update_fields=["charge_id", "paid_at"])
         chat: LocalChat = LocalChat.objects.select_for_update().get(pk=invoice.message.chat_id)
-        message_id = chat.next_message_id
-        chat.next_message_id += 1
-        chat.save(update_fields=["next_message_id"])
+        message_id = chat.take_message_id()
         message = LocalMessage.objects.create(
             chat=chat,
             message_id=message_id,
